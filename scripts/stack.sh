@@ -145,7 +145,6 @@ start_registry() {
     -Dapicurio.datasource.url="jdbc:h2:file:$STACK_DIR/data/registry/registry" \
     -Dapicurio.datasource.username=sa -Dapicurio.datasource.password=sa \
     -Dapicurio.rules.global.compatibility=BACKWARD \
-    -Dapicurio.ccompat.legacy-id-mode.enabled=true \
     -jar "$dir/quarkus-run.jar"
   wait_for registry 120 "$STACK_DIR/run/registry.pid" registry "$SCHEMA_REGISTRY_URL"
 }

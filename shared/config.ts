@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+const kafkaBrokers = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((value) => value.split(',').map((broker) => broker.trim()))
+  .pipe(z.array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port[,host:port…]')).min(1));
+
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .url()
+    .refine((value) => protocols.includes(new URL(value).protocol), `expected a ${protocols.join(' or ')} URL`);
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+/** Environment variables of the suite, checked once at start-up. */
+const envSchema = z.object({
+  PROFILES_ENV: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,48}$/, 'lowercase letters, digits, . _ -').default('local'),
+  KAFKA_BROKERS: kafkaBrokers,
+  SCHEMA_REGISTRY_URL: url(['http:', 'https:']),
+  MONGODB_URI: url(['mongodb:', 'mongodb+srv:']),
+  REDIS_URL: url(['redis:', 'rediss:']),
+  KAFKA_CLIENT_ID: z.string().min(1).default('customer-profiles'),
+  COMMAND_PARTITIONS: positiveInt.default(6),
+  EVENT_PARTITIONS: positiveInt.default(3),
+  OPS_PORT: port.default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  BOARD_USER: z.string().min(1).optional(),
+  BOARD_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
+  BOARD_DISABLED: bool.default(false),
+});
+
+export type Config = {
+  env: string;
+  kafka: { brokers: string[]; clientId: string; commandPartitions: number; eventPartitions: number };
+  registryUrl: string;
+  mongoUri: string;
+  redisUrl: string;
+  ops: { port: number; board: { user: string; password: string } | 'disabled' | 'unset' };
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+};
+
+/** The four service URLs; `npm start` brings the local stack up when none of them is set. */
+export const serviceVariables = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'MONGODB_URI', 'REDIS_URL'] as const;
+
+/**
+ * Parses the environment once. Throws a {@link ConfigError} whose message names every bad or
+ * missing variable, so the process can stop with it.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // An empty variable means "not set", as in most shells' `VAR= command`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? '?');
+      const message = issue.code === 'invalid_type' && present[variable] === undefined ? 'is required' : issue.message;
+      return `${variable}: ${message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const board =
+    e.BOARD_DISABLED ? 'disabled' : e.BOARD_USER && e.BOARD_PASSWORD ? { user: e.BOARD_USER, password: e.BOARD_PASSWORD } : 'unset';
+  return {
+    env: e.PROFILES_ENV,
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      commandPartitions: e.COMMAND_PARTITIONS,
+      eventPartitions: e.EVENT_PARTITIONS,
+    },
+    registryUrl: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, ''),
+    mongoUri: e.MONGODB_URI,
+    redisUrl: e.REDIS_URL,
+    ops: { port: e.OPS_PORT, board },
+    logLevel: e.LOG_LEVEL,
+  };
+}

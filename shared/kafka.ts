@@ -1,0 +1,122 @@
+import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry } from 'kafkajs';
+import { HandlerError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export type { Admin, Consumer, KafkaMessage, Producer };
+
+const kafkaLevels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** A KafkaJS client whose own log lines go through the suite's JSON logger. */
+export function makeKafka(options: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
+  const { logger } = options;
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log }: LogEntry) => {
+        const { message, timestamp: _timestamp, logger: _name, ...rest } = log;
+        logger[kafkaLevels[level] ?? 'info']({ kafka: rest }, message);
+      },
+  });
+}
+
+export type TopicSpec = { topic: string; numPartitions: number; configEntries?: { name: string; value: string }[] };
+
+/**
+ * Creates the topics that do not exist yet (KafkaJS's auto-creation is unreliable on KRaft) and
+ * waits for their leaders. Safe to call concurrently from several processes.
+ */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<void> {
+  if (specs.length === 0) return;
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((spec) => !existing.has(spec.topic));
+  if (missing.length === 0) return;
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((spec) => ({ ...spec, replicationFactor: -1 })),
+    });
+  } catch (error) {
+    // Another process created one of them between listTopics and createTopics.
+    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+  }
+}
+
+/** Producer for the suite: acks from all in-sync replicas, batched sends, no auto topic creation. */
+export function makeProducer(kafka: Kafka): Producer {
+  return kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5 });
+}
+
+export type Batch = { topic: string; partition: number; messages: KafkaMessage[] };
+
+export type RunConsumerOptions = {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  logger: Logger;
+  /**
+   * Handles one fetched batch of one partition. It returns only when every effect of the batch is
+   * durable; the batch's offsets are committed after that, never before. Throwing makes KafkaJS
+   * retry the same batch, so the handler must be idempotent.
+   */
+  handleBatch: (batch: Batch, heartbeat: () => Promise<void>) => Promise<void>;
+  /** @defaultValue false */
+  fromBeginning?: boolean;
+  /** Partitions handled at once by this process. @defaultValue 3 */
+  partitionsConsumedConcurrently?: number;
+  /** @defaultValue 30_000 */
+  sessionTimeout?: number;
+};
+
+export type RunningConsumer = { consumer: Consumer; stop: () => Promise<void> };
+
+/**
+ * The suite's consumer loop: one call of `handleBatch` per fetched partition batch, offsets
+ * committed only after it succeeded. A failure is wrapped with topic, partition and offset.
+ */
+export async function runConsumer(options: RunConsumerOptions): Promise<RunningConsumer> {
+  const { kafka, logger } = options;
+  const consumer = kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: options.sessionTimeout ?? 30_000,
+    heartbeatInterval: 3_000,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
+  await consumer.run({
+    autoCommit: true,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      if (!isRunning() || isStale() || batch.messages.length === 0) return;
+      const last = batch.messages[batch.messages.length - 1]!;
+      try {
+        await options.handleBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, heartbeat);
+      } catch (error) {
+        const wrapped = new HandlerError({ topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? '?' }, error);
+        logger.error({ err: wrapped, topic: batch.topic, partition: batch.partition }, wrapped.message);
+        throw wrapped;
+      }
+      resolveOffset(last.offset);
+      await commitOffsetsIfNecessary();
+      await heartbeat();
+    },
+  });
+  return {
+    consumer,
+    stop: async () => {
+      // disconnect() lets the batch in flight finish and commits its resolved offsets.
+      await consumer.disconnect();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { Queue, Worker, type Job, type JobsOptions, type Processor } from 'bullmq';
+
+export type { Job, JobsOptions };
+
+/** Key prefix of every BullMQ key the suite writes. @defaultValue 'profiles' */
+export const defaultQueuePrefix = 'profiles';
+
+export type QueueOptions = {
+  redisUrl: string;
+  /** @defaultValue {@link defaultQueuePrefix} */
+  prefix?: string;
+};
+
+/**
+ * A BullMQ queue on its own connection. Jobs carry ids only (organisationId, customerNumber,
+ * reason), never personal data, so that Redis never holds any.
+ */
+export function makeQueue<Data extends Record<string, unknown>>(name: string, options: QueueOptions) {
+  return new Queue<Data>(name, {
+    connection: { url: options.redisUrl, connectionName: `queue:${name}`, maxRetriesPerRequest: null },
+    prefix: options.prefix ?? defaultQueuePrefix,
+    defaultJobOptions: { removeOnComplete: { count: 1_000 }, removeOnFail: { count: 10_000 } },
+  });
+}
+
+export type WorkerOptions = QueueOptions & {
+  /** Jobs processed at once by this worker. @defaultValue 8 */
+  concurrency?: number;
+};
+
+/** A BullMQ worker: `process` is one plain async function per job. */
+export function makeWorker<Data extends Record<string, unknown>, Result = unknown>(
+  name: string,
+  process: Processor<Data, Result>,
+  options: WorkerOptions,
+) {
+  return new Worker<Data, Result>(name, process, {
+    connection: { url: options.redisUrl, connectionName: `worker:${name}`, maxRetriesPerRequest: null },
+    prefix: options.prefix ?? defaultQueuePrefix,
+    concurrency: options.concurrency ?? 8,
+  });
+}

@@ -1,0 +1,9 @@
+/** Topic names of SPEC §2; `env` is PROFILES_ENV. */
+export const topics = (env: string) => ({
+  commands: `customer-commands-${env}`,
+  results: `customer-command-results-${env}`,
+  dlq: `customer-commands-dlq-${env}`,
+  customerChanged: (organisationId: number) => `customer-changed-${env}-${organisationId}`,
+});
+
+export type Topics = ReturnType<typeof topics>;

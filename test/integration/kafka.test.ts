@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ensureTopics, makeKafka, makeProducer, runConsumer, type KafkaMessage } from '../../shared/kafka.ts';
+import { cleanup, randomName, testConfig, testLogger, waitFor } from '../helpers/services.ts';
+
+describe('kafka adapter', () => {
+  const config = testConfig();
+  const logger = testLogger();
+  const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: randomName('smoke'), logger });
+
+  it('creates a topic, produces, consumes in order and commits after the handler', async () => {
+    const topic = randomName('smoke-topic');
+    const groupId = randomName('smoke-group');
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanup(async () => {
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    });
+    await ensureTopics(admin, [{ topic, numPartitions: 2 }]);
+    await ensureTopics(admin, [{ topic, numPartitions: 2 }]); // idempotent
+    const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+    expect(metadata?.partitions).toHaveLength(2);
+
+    const producer = makeProducer(kafka);
+    await producer.connect();
+    cleanup(() => producer.disconnect());
+    const values = ['one', 'two', 'three', 'four'];
+    await producer.send({ topic, messages: values.map((value) => ({ key: 'same-key', value })) });
+
+    const received: KafkaMessage[] = [];
+    let failOnce = true;
+    const running = await runConsumer({
+      kafka,
+      groupId,
+      topics: [topic],
+      logger,
+      fromBeginning: true,
+      handleBatch: async (batch) => {
+        // The first batch fails: it must come again, and nothing may be committed for it.
+        if (failOnce) {
+          failOnce = false;
+          throw new Error('transient failure');
+        }
+        received.push(...batch.messages);
+      },
+    });
+    cleanup(() => running.stop());
+
+    await waitFor('all four messages', () => received.length >= values.length);
+    expect(received.map((message) => message.value?.toString())).toEqual(values);
+
+    const committed = await waitFor('committed offsets', async () => {
+      const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const total = offsets[0]?.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0) ?? 0;
+      return total === values.length ? total : undefined;
+    });
+    expect(committed).toBe(values.length);
+  });
+});
