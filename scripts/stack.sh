@@ -5,6 +5,7 @@
 #   scripts/stack.sh up       install what is missing, start what is not reachable, wait, write .stack/env
 #   scripts/stack.sh down     stop what this script started
 #   scripts/stack.sh status   each service with its version and URL
+#   scripts/stack.sh restart <service>   stop and start one service, keeping its data
 #
 # Downloads and builds are cached outside the clone (Maven's ~/.m2, Go's caches and
 # $PROFILES_STACK_CACHE), so a fresh clone on a warm machine only starts services.
@@ -233,20 +234,24 @@ up() {
   log "up in $((SECONDS - started))s; URLs in $STACK_DIR/env"
 }
 
-down() {
-  local name pid
-  for name in registry kafka mongodb redis; do
-    [ -f "$STACK_DIR/run/$name.pid" ] || continue
-    pid=$(cat "$STACK_DIR/run/$name.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      log "stopping $name (pid $pid)"
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$STACK_DIR/run/$name.pid"
-  done
+stop_service() {
+  local name=$1 pid
+  [ -f "$STACK_DIR/run/$name.pid" ] || return 0
+  pid=$(cat "$STACK_DIR/run/$name.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STACK_DIR/run/$name.pid"
 }
+
+down() {
+  local name
+  for name in registry kafka mongodb redis; do stop_service "$name"; done
+}
+
 
 status() {
   local rc=0 name url version owner
@@ -273,5 +278,10 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  # restart <service>: stop one service this script started and bring the stack up again
+  # (fault-injection tests and operators; data is kept).
+  restart)
+    case "${2:-}" in kafka | registry | mongodb | redis) stop_service "$2"; up ;;
+      *) echo "usage: $0 restart kafka|registry|mongodb|redis" >&2; exit 2 ;; esac ;;
+  *) echo "usage: $0 up|down|status|restart <service>" >&2; exit 2 ;;
 esac

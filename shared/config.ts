@@ -13,7 +13,7 @@ const url = (protocols: readonly string[]) =>
     .string()
     .trim()
     .url()
-    .refine((value) => protocols.includes(new URL(value).protocol), `expected a ${protocols.join(' or ')} URL`);
+    .refine((value) => URL.canParse(value) && protocols.includes(new URL(value).protocol), `expected a ${protocols.join(' or ')} URL`);
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();

@@ -1,26 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { serviceVariables } from '../../shared/config.ts';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { projectRoot, readStackEnv } from '../../scripts/stackEnv.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     services: Record<(typeof serviceVariables)[number], string>;
   }
-}
-
-/** Reads `KEY=value` lines as written by scripts/stack.sh. */
-function readEnvFile(path: string): Record<string, string> {
-  return Object.fromEntries(
-    readFileSync(path, 'utf8')
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line && !line.startsWith('#') && line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
 }
 
 /**
@@ -34,8 +20,8 @@ export default function setup(project: TestProject): void {
   if (configured) {
     services = Object.fromEntries(serviceVariables.map((name) => [name, process.env[name]!]));
   } else {
-    execFileSync('bash', ['scripts/stack.sh', 'up'], { cwd: root, stdio: 'inherit' });
-    services = readEnvFile(`${root}/.stack/env`);
+    execFileSync('bash', ['scripts/stack.sh', 'up'], { cwd: projectRoot, stdio: 'inherit' });
+    services = readStackEnv();
   }
   project.provide('services', services as Record<(typeof serviceVariables)[number], string>);
 }

@@ -2,10 +2,17 @@ import { describe, expect, it } from 'vitest';
 import type avro from 'avsc';
 import { makeAvroCodec } from '../../shared/avro.ts';
 import { DecodeError } from '../../shared/errors.ts';
-import { randomName, testConfig } from '../helpers/services.ts';
+import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 
 describe('avro codec through the schema registry', () => {
   const config = testConfig();
+
+  /** Test subjects are deleted afterwards (soft, then permanent) so the registry does not fill up. */
+  const deleteSubjectAfterTest = (subject: string) =>
+    cleanup(async () => {
+      await fetch(`${config.registryUrl}/subjects/${subject}`, { method: 'DELETE' });
+      await fetch(`${config.registryUrl}/subjects/${subject}?permanent=true`, { method: 'DELETE' });
+    });
 
   const schemaNamed = (namespace: string): avro.Schema => ({
     type: 'record',
@@ -20,6 +27,7 @@ describe('avro codec through the schema registry', () => {
 
   it('registers under the record-name subject with BACKWARD and round-trips in the Confluent wire format', async () => {
     const namespace = randomName('smoke').replace('-', '_');
+    deleteSubjectAfterTest(`${namespace}.SmokeRecord`);
     const writer = makeAvroCodec(config.registryUrl);
     const registered = await writer.register(schemaNamed(namespace));
     expect(registered.subject).toBe(`${namespace}.SmokeRecord`);
@@ -42,6 +50,7 @@ describe('avro codec through the schema registry', () => {
 
   it('refuses a change that breaks BACKWARD compatibility', async () => {
     const namespace = randomName('smoke').replace('-', '_');
+    deleteSubjectAfterTest(`${namespace}.SmokeRecord`);
     const codec = makeAvroCodec(config.registryUrl);
     await codec.register(schemaNamed(namespace));
     const incompatible: avro.Schema = {

@@ -1,0 +1,13 @@
+// `npm start`: with none of KAFKA_BROKERS, SCHEMA_REGISTRY_URL, MONGODB_URI, REDIS_URL set, brings
+// the local stack up (scripts/stack.sh) and uses its URLs; with them set, uses those. Then runs
+// the suite in this process.
+import { execFileSync } from 'node:child_process';
+import { serviceVariables } from '../shared/config.ts';
+import { main } from '../workers/suite.ts';
+import { projectRoot, readStackEnv } from './stackEnv.ts';
+
+if (serviceVariables.every((name) => !process.env[name])) {
+  execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  Object.assign(process.env, readStackEnv());
+}
+await main(process.env);

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { loadConfig } from '../../shared/config.ts';
+import { ConfigError } from '../../shared/errors.ts';
+import { parseWorkerNames } from '../../workers/suite.ts';
+
+const services = {
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081/apis/ccompat/v7/',
+  MONGODB_URI: 'mongodb://127.0.0.1:27017/profiles',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+};
+
+const messageOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('loadConfig', () => {
+  it('given the four service URLs, when loaded, then defaults fill the rest', () => {
+    const config = loadConfig(services);
+    expect(config).toMatchObject({
+      env: 'local',
+      kafka: { brokers: ['127.0.0.1:9092'], commandPartitions: 6 },
+      registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
+      ops: { port: 3000, board: 'unset' },
+      logLevel: 'info',
+    });
+  });
+
+  it('given several brokers, when loaded, then each is kept', () => {
+    expect(loadConfig({ ...services, KAFKA_BROKERS: 'a:9092, b:9093' }).kafka.brokers).toEqual(['a:9092', 'b:9093']);
+  });
+
+  it('given nothing, when loaded, then the message names every missing variable', () => {
+    const message = messageOf(() => loadConfig({}));
+    for (const name of Object.keys(services)) expect(message).toContain(`${name}: is required`);
+  });
+
+  it('given an empty variable, when loaded, then it counts as missing', () => {
+    expect(messageOf(() => loadConfig({ ...services, REDIS_URL: '' }))).toContain('REDIS_URL: is required');
+  });
+
+  it.each([
+    ['KAFKA_BROKERS', 'localhost'],
+    ['SCHEMA_REGISTRY_URL', 'ftp://registry'],
+    ['MONGODB_URI', 'not a url'],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['OPS_PORT', '70000'],
+    ['PROFILES_ENV', 'Prod Env'],
+    ['LOG_LEVEL', 'loud'],
+    ['COMMAND_PARTITIONS', '0'],
+    ['BOARD_PASSWORD', 'short'],
+  ])('given a bad %s, when loaded, then the message names it', (name, value) => {
+    expect(messageOf(() => loadConfig({ ...services, [name]: value }))).toMatch(new RegExp(`^invalid configuration: ${name}: `));
+  });
+
+  it('given board credentials, when loaded, then the board uses them; disabled wins', () => {
+    expect(loadConfig({ ...services, BOARD_USER: 'ops', BOARD_PASSWORD: 'long-enough' }).ops.board).toEqual({ user: 'ops', password: 'long-enough' });
+    expect(loadConfig({ ...services, BOARD_USER: 'ops', BOARD_PASSWORD: 'long-enough', BOARD_DISABLED: 'true' }).ops.board).toBe('disabled');
+  });
+
+  it('property: any valid port is accepted as given, anything else names OPS_PORT', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 65_535 }), (port) => {
+        expect(loadConfig({ ...services, OPS_PORT: String(port) }).ops.port).toBe(port);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 65_536 }), fc.integer({ max: -1 })), (port) => {
+        expect(messageOf(() => loadConfig({ ...services, OPS_PORT: String(port) }))).toContain('OPS_PORT');
+      }),
+    );
+  });
+});
+
+describe('parseWorkerNames', () => {
+  it('given nothing or "all", then every worker runs', () => {
+    expect(parseWorkerNames(undefined)).toEqual(['profile', 'scheduler', 'deletion']);
+    expect(parseWorkerNames('all')).toEqual(['profile', 'scheduler', 'deletion']);
+  });
+
+  it('given a list, then only those run; an unknown name is named in the error', () => {
+    expect(parseWorkerNames('profile, deletion')).toEqual(['profile', 'deletion']);
+    expect(() => parseWorkerNames('profile,mailer')).toThrow(/WORKERS: unknown worker\(s\) mailer/);
+  });
+});

@@ -1,0 +1,96 @@
+// The suite's process: parses the configuration once, connects the shared clients, starts the
+// workers named in WORKERS (default: all) and stops them gracefully on SIGTERM / SIGINT.
+import { loadConfig, type Config } from '../shared/config.ts';
+import { SuiteError } from '../shared/errors.ts';
+import { makeKafka } from '../shared/kafka.ts';
+import { exitOnSignals, type RunningWorker } from '../shared/lifecycle.ts';
+import { makeLogger, type Logger } from '../shared/logger.ts';
+import { connectMongo } from '../shared/mongo.ts';
+import { makeRedis } from '../shared/redis.ts';
+import { startDeletionWorker } from './deletion/index.ts';
+import { startProfileWorker } from './profile/index.ts';
+import { startScheduler } from './scheduler/index.ts';
+
+export const workerNames = ['profile', 'scheduler', 'deletion'] as const;
+export type WorkerName = (typeof workerNames)[number];
+
+export function parseWorkerNames(value: string | undefined): WorkerName[] {
+  if (!value || value === 'all') return [...workerNames];
+  const names = value.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(workerNames as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new SuiteError('CONFIG_INVALID', `WORKERS: unknown worker(s) ${unknown.join(', ')}; expected ${workerNames.join(', ')}`, { retriable: false });
+  return names as WorkerName[];
+}
+
+export type Suite = { workers: RunningWorker[]; stop: () => Promise<void> };
+
+export async function startSuite(config: Config, names: readonly WorkerName[], logger: Logger): Promise<Suite> {
+  const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
+  const mongo = await connectMongo(config.mongoUri, { appName: config.kafka.clientId });
+  const redis = makeRedis(config.redisUrl, { name: `${config.kafka.clientId}:suite` });
+  const workers: RunningWorker[] = [];
+  const stop = async () => {
+    // Stop in reverse order of start, then close the shared clients.
+    for (const worker of [...workers].reverse()) await worker.stop();
+    await mongo.close();
+    redis.disconnect();
+  };
+  try {
+    for (const name of names) {
+      switch (name) {
+        case 'profile':
+          workers.push(await startProfileWorker({ config, kafka, mongo, logger: logger.child({ worker: name }) }));
+          break;
+        case 'scheduler':
+          workers.push(await startScheduler({ redis, logger: logger.child({ worker: name }) }));
+          break;
+        case 'deletion':
+          workers.push(await startDeletionWorker({ mongo, redis, logger: logger.child({ worker: name }) }));
+          break;
+        default: {
+          const unreachable: never = name;
+          throw new Error(`unhandled worker ${String(unreachable)}`);
+        }
+      }
+    }
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+  return { workers, stop };
+}
+
+/**
+ * KafkaJS 2.2.4 schedules a timer with a negative delay on Node >= 24 (tulios/kafkajs#1751, open):
+ * harmless, but it would print a warning at every start. Only that warning is dropped.
+ */
+function silenceKafkajsTimerWarning(): void {
+  const emitWarning = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const name = typeof warning === 'string' ? (rest[0] as { type?: string } | string | undefined) : warning.name;
+    const type = typeof name === 'string' ? name : name?.type;
+    if (type === 'TimeoutNegativeWarning') return;
+    (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+/** Entry point: `node workers/suite.ts` with the environment already set. */
+export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
+  let config: Config;
+  let names: WorkerName[];
+  try {
+    config = loadConfig(env);
+    names = parseWorkerNames(env['WORKERS']);
+  } catch (error) {
+    // Stop with the message naming the variable, before anything connects.
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  }
+  silenceKafkajsTimerWarning();
+  const logger = makeLogger({ level: config.logLevel, name: 'customer-profiles' });
+  const suite = await startSuite(config, names, logger);
+  exitOnSignals(logger, suite.stop);
+  logger.info({ env: config.env, workers: names }, 'suite ready');
+}
+
+if (import.meta.main) await main();
