@@ -80,6 +80,16 @@ find_java() {
 
 require() { command -v "$1" >/dev/null || fail "$1 is required ($2)"; }
 
+# Maven, quiet; its output is shown only when it fails.
+maven() {
+  local out
+  out=$(mktemp)
+  if mvn -B -q -Dstyle.color=never "$@" >"$out" 2>&1; then rm -f "$out"; return 0; fi
+  grep -E 'ERROR|Could not' "$out" | head -n 20 >&2
+  rm -f "$out"
+  return 1
+}
+
 # ---------------------------------------------------------------- Kafka
 install_kafka() {
   local dir="$CACHE/kafka-$KAFKA_VERSION"
@@ -87,8 +97,8 @@ install_kafka() {
   require mvn "to resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION from Maven Central"
   log "installing Apache Kafka $KAFKA_VERSION from Maven Central"
   rm -rf "$dir" && mkdir -p "$dir"
-  mvn -B -q -Dstyle.color=never -f "$ROOT/scripts/stack/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/lib" >&2 ||
+  maven -f "$ROOT/scripts/stack/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir/lib" ||
     fail "could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION (and log4j2) with Maven"
   touch "$dir/.done"
 }
@@ -122,8 +132,8 @@ install_registry() {
   [ -f "$dir/.done" ] && return 0
   require mvn "to resolve io.apicurio:apicurio-registry-app:$APICURIO_VERSION from Maven Central"
   log "installing Apicurio Registry $APICURIO_VERSION from Maven Central"
-  mvn -B -q -Dstyle.color=never dependency:get -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
-    -Dtransitive=false >&2 || fail "could not resolve io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all"
+  maven dependency:get -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
+    -Dtransitive=false || fail "could not resolve io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all"
   local archive="$HOME/.m2/repository/io/apicurio/apicurio-registry-app/$APICURIO_VERSION/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz"
   rm -rf "$dir" && mkdir -p "$dir"
   tar -xzf "$archive" -C "$dir" || fail "could not unpack $archive"

@@ -11,9 +11,27 @@ const kafkaLevels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * KafkaJS 2.2.4 schedules a timer with a negative delay on Node >= 24 (tulios/kafkajs#1751, open):
+ * harmless, but it would print a warning at every start. Only that warning is dropped.
+ */
+let timerWarningSilenced = false;
+function silenceKafkajsTimerWarning(): void {
+  if (timerWarningSilenced) return;
+  timerWarningSilenced = true;
+  const emitWarning = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const name = typeof warning === 'string' ? (rest[0] as { type?: string } | string | undefined) : warning.name;
+    const type = typeof name === 'string' ? name : name?.type;
+    if (type === 'TimeoutNegativeWarning') return;
+    (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /** A KafkaJS client whose own log lines go through the suite's JSON logger. */
 export function makeKafka(options: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
   const { logger } = options;
+  silenceKafkajsTimerWarning();
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,

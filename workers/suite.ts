@@ -60,20 +60,6 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
   return { workers, stop };
 }
 
-/**
- * KafkaJS 2.2.4 schedules a timer with a negative delay on Node >= 24 (tulios/kafkajs#1751, open):
- * harmless, but it would print a warning at every start. Only that warning is dropped.
- */
-function silenceKafkajsTimerWarning(): void {
-  const emitWarning = process.emitWarning.bind(process);
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const name = typeof warning === 'string' ? (rest[0] as { type?: string } | string | undefined) : warning.name;
-    const type = typeof name === 'string' ? name : name?.type;
-    if (type === 'TimeoutNegativeWarning') return;
-    (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
-  }) as typeof process.emitWarning;
-}
-
 /** Entry point: `node workers/suite.ts` with the environment already set. */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
   let config: Config;
@@ -86,7 +72,6 @@ export async function main(env: Record<string, string | undefined> = process.env
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(1);
   }
-  silenceKafkajsTimerWarning();
   const logger = makeLogger({ level: config.logLevel, name: 'customer-profiles' });
   const suite = await startSuite(config, names, logger);
   exitOnSignals(logger, suite.stop);
