@@ -1,0 +1,339 @@
+// What a command does to a profile (SPEC §3.2, §4): pure functions of the command, the current
+// state and a context; no I/O, no clock, no randomness (they come in the context).
+import type {
+  Actor,
+  Command,
+  CommandOf,
+  CustomerChanged,
+  DeletionReason,
+  EventType,
+  PreferenceDefinition,
+  Profile,
+  RejectionCode,
+  TemporaryFields,
+} from './model.ts';
+
+export const defaultLanguage = 'NOB';
+
+/** What decide needs to know besides the profile; lookups see earlier commands of the same batch. */
+export type DecideContext = {
+  /** ISO 8601 UTC instant of processing. */
+  now: string;
+  /** The customer number of the profile (other than none) holding this lowercased email, if any. */
+  emailOwner: (emailKey: string) => string | null;
+  /** The customer number of the profile linked to this account id, if any. */
+  accountOwner: (customerAccountId: string) => string | null;
+  preference: (key: string) => PreferenceDefinition | null;
+  /** Number and uuid for a creation, allocated by the adapter. */
+  allocate: () => { customerNumber: string; uuid: string };
+};
+
+export type Decision =
+  | { kind: 'rejected'; code: RejectionCode; message: string; version: number | null }
+  /** `profile` is the state after the change; `eventType` null when nothing changed. */
+  | { kind: 'changed'; profile: Profile; eventType: EventType | null; message: string | null }
+  | { kind: 'defined'; definition: PreferenceDefinition };
+
+const reject = (code: RejectionCode, message: string, version: number | null = null): Decision => ({ kind: 'rejected', code, message, version });
+
+/** The key under which an email is unique: lowercased, and only while the profile is not deactivated. */
+export function emailKeyOf(profile: Pick<Profile, 'email' | 'status'>): string | null {
+  return profile.email && profile.status !== 'D' ? profile.email.toLowerCase() : null;
+}
+
+/** The same answer for a profile that does not exist and one of another organisation (SPEC §4.1). */
+const notFound = (customerNumber: string) => reject('CUSTOMER_NOT_FOUND', `customer ${customerNumber} not found`);
+
+/** Applies a change: bumps the version and the traceability fields, or reports no change. */
+function change(before: Profile, after: Profile, eventType: EventType, actor: Actor | null, now: string, message: string | null = null): Decision {
+  const { version: _v, changedAt: _a, changedBy: _b, changedByChannel: _c, ...restAfter } = after;
+  const { version: _v2, changedAt: _a2, changedBy: _b2, changedByChannel: _c2, ...restBefore } = before;
+  if (JSON.stringify(restAfter) === JSON.stringify(restBefore)) return { kind: 'changed', profile: before, eventType: null, message: 'no change' };
+  return {
+    kind: 'changed',
+    eventType,
+    message,
+    profile: {
+      ...after,
+      version: before.version + 1,
+      changedAt: now,
+      changedBy: actor ? actor.by : before.changedBy,
+      changedByChannel: actor ? actor.channel : before.changedByChannel,
+    },
+  };
+}
+
+function emailConflict(email: string | null | undefined, self: Profile | null, context: DecideContext): Decision | null {
+  if (!email) return null;
+  const owner = context.emailOwner(email.toLowerCase());
+  if (owner === null || owner === self?.customerNumber) return null;
+  return reject('EMAIL_TAKEN', 'the email address is used by another profile of the organisation', self?.version ?? null);
+}
+
+function newProfile(
+  command: CommandOf<'CreateProfile'> | CommandOf<'CreateTemporaryProfile'>,
+  context: DecideContext,
+  shape: Partial<Profile> & Pick<Profile, 'profileType' | 'firstName' | 'surname'>,
+): Profile {
+  const { customerNumber, uuid } = context.allocate();
+  const { actor } = command.payload;
+  return {
+    uuid,
+    customerNumber,
+    customerRef: customerNumber,
+    organisationId: command.organisationId,
+    status: 'A',
+    email: null,
+    emailOld: null,
+    emailVerifiedAt: null,
+    countryCode: null,
+    telephoneNumberNoCountryCode: null,
+    landlineNumber: null,
+    telephoneNumberVerifiedAt: null,
+    dateOfBirth: null,
+    dateOfDeath: null,
+    nationality: null,
+    languagePreferenceISO6393: defaultLanguage,
+    expirationDate: null,
+    relatedCustomerNumbers: [],
+    postalAddresses: [],
+    preferences: [],
+    customerAccounts: [],
+    createdAt: context.now,
+    createdBy: actor.by,
+    createdByChannel: actor.channel,
+    changedAt: context.now,
+    changedBy: actor.by,
+    changedByChannel: actor.channel,
+    version: 1,
+    ...shape,
+  };
+}
+
+/** Sets given fields, clears fields given as null, keeps absent ones. Verification stamps follow their value. */
+function applyFields(profile: Profile, fields: Record<string, unknown>): Profile {
+  const next = { ...profile } as Record<string, unknown>;
+  for (const [field, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    next[field] = value === null && field === 'postalAddresses' ? [] : value;
+  }
+  if (fields['customerRef'] === null) next['customerRef'] = profile.customerNumber;
+  if (fields['languagePreferenceISO6393'] === null) next['languagePreferenceISO6393'] = defaultLanguage;
+  const after = next as Profile;
+  if (after.email?.toLowerCase() !== profile.email?.toLowerCase() && fields['emailVerifiedAt'] === undefined) after.emailVerifiedAt = null;
+  const phoneChanged = after.countryCode !== profile.countryCode || after.telephoneNumberNoCountryCode !== profile.telephoneNumberNoCountryCode;
+  if (phoneChanged && fields['telephoneNumberVerifiedAt'] === undefined) after.telephoneNumberVerifiedAt = null;
+  return after;
+}
+
+function overwriteTemporary(profile: Profile, fields: TemporaryFields, expirationDate: string): Profile {
+  return applyFields({ ...profile, expirationDate }, fields);
+}
+
+/**
+ * Decides one command against the current profile (null when it does not exist or belongs to
+ * another organisation). Merges need two profiles: see {@link decideMerge}.
+ */
+export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfile'>>, profile: Profile | null, context: DecideContext): Decision {
+  const { now } = context;
+  switch (command.type) {
+    case 'CreateProfile': {
+      const { fields, profileType } = command.payload;
+      const conflict = emailConflict(fields.email, null, context);
+      if (conflict) return conflict;
+      const created = applyFields(newProfile(command, context, { profileType, firstName: fields.firstName, surname: fields.surname }), fields);
+      return { kind: 'changed', profile: created, eventType: 'CREATED', message: null };
+    }
+    case 'CreateTemporaryProfile': {
+      const { fields, expirationDate } = command.payload;
+      const conflict = emailConflict(fields.email, null, context);
+      if (conflict) return conflict;
+      const created = overwriteTemporary(newProfile(command, context, { profileType: 'T', firstName: null, surname: null }), fields, expirationDate);
+      return { kind: 'changed', profile: created, eventType: 'CREATED', message: null };
+    }
+    case 'DefinePreference': {
+      const { key, description, allowedValues } = command.payload;
+      return { kind: 'defined', definition: { organisationId: command.organisationId, key, description, allowedValues } };
+    }
+    default:
+      break;
+  }
+
+  if (!profile || profile.organisationId !== command.organisationId) return notFound(command.customerNumber);
+  if (profile.status === 'D' && command.type !== 'RestoreCustomer') {
+    return reject('CUSTOMER_DEACTIVATED', `customer ${profile.customerNumber} is deactivated; only RestoreCustomer is accepted`, profile.version);
+  }
+  const self = profile.customerNumber;
+
+  switch (command.type) {
+    case 'UpdateProfile': {
+      if (profile.profileType === 'T') return reject('NOT_PERMANENT', `customer ${self} is temporary; use UpdateTemporaryProfile or ConvertToPermanent`, profile.version);
+      const conflict = emailConflict(command.payload.fields.email, profile, context);
+      if (conflict) return conflict;
+      return change(profile, applyFields(profile, command.payload.fields), 'UPDATED', command.payload.actor, now);
+    }
+    case 'UpdateTemporaryProfile': {
+      if (profile.profileType !== 'T') return reject('NOT_TEMPORARY', `customer ${self} is not temporary`, profile.version);
+      const conflict = emailConflict(command.payload.fields.email, profile, context);
+      if (conflict) return conflict;
+      const after = overwriteTemporary(profile, command.payload.fields, command.payload.expirationDate);
+      return change(profile, after, 'UPDATED', command.payload.actor, now);
+    }
+    case 'ConvertToPermanent': {
+      if (profile.profileType !== 'T') return reject('NOT_TEMPORARY', `customer ${self} is not temporary`, profile.version);
+      const { firstName, surname, email, customerRef, actor } = command.payload;
+      const conflict = emailConflict(email, profile, context);
+      if (conflict) return conflict;
+      const fields = { firstName, surname, ...(email !== undefined ? { email } : {}), ...(customerRef !== undefined ? { customerRef } : {}) };
+      const after = applyFields({ ...profile, profileType: 'S', expirationDate: null }, fields);
+      return change(profile, after, 'CONVERTED', actor, now);
+    }
+    case 'SetPreference': {
+      const { key, value, actor } = command.payload;
+      const definition = context.preference(key);
+      if (!definition) return reject('PREFERENCE_NOT_DEFINED', `preference '${key}' is not defined by the organisation`, profile.version);
+      if (definition.allowedValues && !definition.allowedValues.includes(value)) {
+        return reject('PREFERENCE_VALUE_NOT_ALLOWED', `value not allowed for preference '${key}'; allowed: ${definition.allowedValues.join(', ')}`, profile.version);
+      }
+      const preferences = [...profile.preferences.filter((preference) => preference.key !== key), { key, value }].sort((a, b) => a.key.localeCompare(b.key));
+      return change(profile, { ...profile, preferences }, 'UPDATED', actor, now);
+    }
+    case 'RemovePreference': {
+      const preferences = profile.preferences.filter((preference) => preference.key !== command.payload.key);
+      return change(profile, { ...profile, preferences }, 'UPDATED', command.payload.actor, now);
+    }
+    case 'AddCustomerAccount': {
+      const { customerAccountId, actor } = command.payload;
+      const owner = context.accountOwner(customerAccountId);
+      if (owner !== null && owner !== self) return reject('ACCOUNT_TAKEN', `customer account ${customerAccountId} is linked to another profile`, profile.version);
+      if (profile.customerAccounts.includes(customerAccountId)) return change(profile, profile, 'UPDATED', actor, now);
+      return change(profile, { ...profile, customerAccounts: [...profile.customerAccounts, customerAccountId] }, 'UPDATED', actor, now);
+    }
+    case 'RemoveCustomerAccount': {
+      const { customerAccountId, actor } = command.payload;
+      const customerAccounts = profile.customerAccounts.filter((account) => account !== customerAccountId);
+      return change(profile, { ...profile, customerAccounts }, 'UPDATED', actor, now);
+    }
+    case 'DeactivateCustomer': {
+      const { expirationDate, actor } = command.payload;
+      const after: Profile = { ...profile, status: 'D', email: null, emailOld: profile.email ?? profile.emailOld, expirationDate };
+      return change(profile, after, 'DEACTIVATED', actor, now);
+    }
+    case 'RestoreCustomer': {
+      if (profile.status !== 'D') return reject('NOT_DEACTIVATED', `customer ${self} is not deactivated`, profile.version);
+      const { actor } = command.payload;
+      const emailOld = profile.emailOld;
+      const owner = emailOld ? context.emailOwner(emailOld.toLowerCase()) : null;
+      const emailFree = owner === null || owner === self;
+      const after: Profile = {
+        ...profile,
+        status: 'A',
+        email: emailFree ? emailOld : null,
+        emailOld: emailFree ? null : emailOld,
+        emailVerifiedAt: emailFree ? profile.emailVerifiedAt : null,
+        // A restored temporary profile keeps an expiration date (the deactivation's); a permanent one has none.
+        expirationDate: profile.profileType === 'T' ? profile.expirationDate : null,
+      };
+      const message = emailFree ? null : 'restored without email: the address is now used by another active profile of the organisation';
+      return change(profile, after, 'RESTORED', actor, now, message);
+    }
+    default: {
+      const unreachable: never = command;
+      throw new Error(`unhandled command ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+export type MergeDecision =
+  | { kind: 'rejected'; code: RejectionCode; message: string; version: number | null }
+  | { kind: 'merged'; permanent: Profile; temporary: Profile };
+
+/**
+ * A temporary profile merged into a permanent one: the permanent gains the temporary number in
+ * relatedCustomerNumbers and takes over its preferences and customer accounts (the permanent's
+ * preference values win); the temporary is erased.
+ */
+export function decideMerge(command: CommandOf<'MergeTemporaryProfile'>, temporary: Profile | null, permanent: Profile | null, now: string): MergeDecision {
+  const { permanentCustomerNumber, actor } = command.payload;
+  const org = command.organisationId;
+  const notFoundMerge = (customerNumber: string): MergeDecision => ({ kind: 'rejected', code: 'CUSTOMER_NOT_FOUND', message: `customer ${customerNumber} not found`, version: null });
+  if (!temporary || temporary.organisationId !== org) return notFoundMerge(command.customerNumber);
+  if (temporary.status === 'D') return { kind: 'rejected', code: 'CUSTOMER_DEACTIVATED', message: `customer ${temporary.customerNumber} is deactivated`, version: temporary.version };
+  if (temporary.profileType !== 'T') return { kind: 'rejected', code: 'NOT_TEMPORARY', message: `customer ${temporary.customerNumber} is not temporary`, version: temporary.version };
+  if (permanentCustomerNumber === temporary.customerNumber) {
+    return { kind: 'rejected', code: 'INVALID_COMMAND', message: 'payload.permanentCustomerNumber: must differ from customerNumber', version: temporary.version };
+  }
+  if (!permanent || permanent.organisationId !== org) return notFoundMerge(permanentCustomerNumber);
+  if (permanent.status === 'D') return { kind: 'rejected', code: 'CUSTOMER_DEACTIVATED', message: `customer ${permanent.customerNumber} is deactivated`, version: temporary.version };
+  if (permanent.profileType === 'T') return { kind: 'rejected', code: 'NOT_PERMANENT', message: `customer ${permanent.customerNumber} is not permanent`, version: temporary.version };
+
+  const ownKeys = new Set(permanent.preferences.map((preference) => preference.key));
+  const preferences = [...permanent.preferences, ...temporary.preferences.filter((preference) => !ownKeys.has(preference.key))].sort((a, b) =>
+    a.key.localeCompare(b.key),
+  );
+  const customerAccounts = [...new Set([...permanent.customerAccounts, ...temporary.customerAccounts])];
+  const relatedCustomerNumbers = [...new Set([...permanent.relatedCustomerNumbers, temporary.customerNumber, ...temporary.relatedCustomerNumbers])];
+  return {
+    kind: 'merged',
+    temporary,
+    permanent: {
+      ...permanent,
+      preferences,
+      customerAccounts,
+      relatedCustomerNumbers,
+      version: permanent.version + 1,
+      changedAt: now,
+      changedBy: actor.by,
+      changedByChannel: actor.channel,
+    },
+  };
+}
+
+/** Stable across redeliveries: one id per customer and version. */
+export const eventIdOf = (organisationId: number, customerNumber: string, version: number) => `${organisationId}-${customerNumber}-${version}`;
+
+export type EventCause = { commandId: string | null; correlationId: string | null; actor: Actor | null };
+
+/** The event of a change: the full profile after it. */
+export function changedEvent(profile: Profile, eventType: Exclude<EventType, 'DELETED'>, cause: EventCause, now: string): CustomerChanged {
+  return {
+    eventId: eventIdOf(profile.organisationId, profile.customerNumber, profile.version),
+    eventType,
+    reason: null,
+    organisationId: profile.organisationId,
+    customerNumber: profile.customerNumber,
+    version: profile.version,
+    occurredAt: now,
+    changedBy: cause.actor?.by ?? profile.changedBy,
+    changedByChannel: cause.actor?.channel ?? profile.changedByChannel,
+    commandId: cause.commandId,
+    correlationId: cause.correlationId,
+    mergedInto: null,
+    profile,
+  };
+}
+
+/** The event of an erasure: ids only, no personal data at all. Its version follows the profile's last. */
+export function deletedEvent(
+  target: { organisationId: number; customerNumber: string; lastVersion: number },
+  reason: DeletionReason,
+  cause: EventCause & { mergedInto?: string },
+  now: string,
+): CustomerChanged {
+  const version = target.lastVersion + 1;
+  return {
+    eventId: eventIdOf(target.organisationId, target.customerNumber, version),
+    eventType: 'DELETED',
+    reason,
+    organisationId: target.organisationId,
+    customerNumber: target.customerNumber,
+    version,
+    occurredAt: now,
+    changedBy: cause.actor?.by ?? null,
+    changedByChannel: cause.actor?.channel ?? null,
+    commandId: cause.commandId,
+    correlationId: cause.correlationId,
+    mergedInto: cause.mergedInto ?? null,
+    profile: null,
+  };
+}

@@ -1,0 +1,184 @@
+// The profile worker's data: profiles (SPEC §4.2), commands (§3), results (§3.3), events (§5).
+// Plain types only; validation lives in commands.ts, decisions in domain.ts.
+
+export const profileTypes = ['S', 'P', 'T'] as const;
+export type ProfileType = (typeof profileTypes)[number];
+
+/** A active, P passive, D deactivated (erased at its expirationDate unless restored). */
+export const profileStatuses = ['A', 'P', 'D'] as const;
+export type ProfileStatus = (typeof profileStatuses)[number];
+
+export type PostalAddress = {
+  addressType: string | null;
+  addressLine1: string;
+  addressLine2: string | null;
+  postalCode: string;
+  city: string;
+  /** ISO 3166-1 alpha-3 */
+  country: string | null;
+};
+
+export type PreferenceValue = { key: string; value: string };
+
+/** The personal and contact fields a client sets; each may be null (absent). */
+export type PersonalFields = {
+  firstName: string | null;
+  surname: string | null;
+  email: string | null;
+  emailVerifiedAt: string | null;
+  countryCode: string | null;
+  telephoneNumberNoCountryCode: string | null;
+  landlineNumber: string | null;
+  telephoneNumberVerifiedAt: string | null;
+  dateOfBirth: string | null;
+  dateOfDeath: string | null;
+  nationality: string | null;
+};
+
+export type Profile = PersonalFields & {
+  uuid: string;
+  customerNumber: string;
+  customerRef: string;
+  organisationId: number;
+  profileType: ProfileType;
+  status: ProfileStatus;
+  emailOld: string | null;
+  languagePreferenceISO6393: string;
+  expirationDate: string | null;
+  relatedCustomerNumbers: string[];
+  postalAddresses: PostalAddress[];
+  preferences: PreferenceValue[];
+  customerAccounts: string[];
+  createdAt: string;
+  createdBy: string;
+  createdByChannel: string;
+  changedAt: string;
+  changedBy: string | null;
+  changedByChannel: string | null;
+  version: number;
+};
+
+/** Fields UpdateProfile may set or clear (besides the personal ones). */
+export type UpdatableFields = PersonalFields & {
+  customerRef: string;
+  languagePreferenceISO6393: string;
+  postalAddresses: PostalAddress[];
+  status: 'A' | 'P';
+};
+
+export const temporaryPersonalFields = [
+  'firstName',
+  'surname',
+  'email',
+  'countryCode',
+  'telephoneNumberNoCountryCode',
+  'landlineNumber',
+  'dateOfBirth',
+] as const;
+export type TemporaryFields = { [K in (typeof temporaryPersonalFields)[number]]: string | null };
+
+export const commandTypes = [
+  'CreateProfile',
+  'UpdateProfile',
+  'CreateTemporaryProfile',
+  'UpdateTemporaryProfile',
+  'ConvertToPermanent',
+  'MergeTemporaryProfile',
+  'DefinePreference',
+  'SetPreference',
+  'RemovePreference',
+  'AddCustomerAccount',
+  'RemoveCustomerAccount',
+  'DeactivateCustomer',
+  'RestoreCustomer',
+] as const;
+export type CommandType = (typeof commandTypes)[number];
+
+/** Who changed what, from the command (GDPR traceability). */
+export type Actor = { by: string; channel: string };
+
+/** What every validated command carries besides its payload. */
+export type CommandMeta = {
+  commandId: string;
+  organisationId: number;
+  correlationId: string;
+  clientName: string;
+};
+
+type On<T extends CommandType, P> = CommandMeta & { type: T; customerNumber: string; payload: P };
+type New<T extends CommandType, P> = CommandMeta & { type: T; customerNumber: null; payload: P };
+
+export type Command =
+  | New<'CreateProfile', { actor: Actor; profileType: 'S' | 'P'; fields: Partial<UpdatableFields> & { firstName: string; surname: string } }>
+  | On<'UpdateProfile', { actor: Actor; fields: Partial<UpdatableFields> }>
+  | New<'CreateTemporaryProfile', { actor: Actor; expirationDate: string; fields: TemporaryFields }>
+  | On<'UpdateTemporaryProfile', { actor: Actor; expirationDate: string; fields: TemporaryFields }>
+  | On<'ConvertToPermanent', { actor: Actor; firstName: string; surname: string; email?: string | null; customerRef?: string }>
+  | On<'MergeTemporaryProfile', { actor: Actor; permanentCustomerNumber: string }>
+  | New<'DefinePreference', { key: string; description: string | null; allowedValues: string[] | null }>
+  | On<'SetPreference', { actor: Actor | null; key: string; value: string }>
+  | On<'RemovePreference', { actor: Actor | null; key: string }>
+  | On<'AddCustomerAccount', { actor: Actor | null; customerAccountId: string }>
+  | On<'RemoveCustomerAccount', { actor: Actor | null; customerAccountId: string }>
+  | On<'DeactivateCustomer', { actor: Actor; expirationDate: string }>
+  | On<'RestoreCustomer', { actor: Actor }>;
+
+export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
+
+export const rejectionCodes = [
+  'INVALID_COMMAND',
+  'UNKNOWN_COMMAND_TYPE',
+  'MISSING_CLIENT_NAME',
+  'CUSTOMER_NOT_FOUND',
+  'CUSTOMER_DEACTIVATED',
+  'NOT_TEMPORARY',
+  'NOT_PERMANENT',
+  'NOT_DEACTIVATED',
+  'EMAIL_TAKEN',
+  'ACCOUNT_TAKEN',
+  'PREFERENCE_NOT_DEFINED',
+  'PREFERENCE_VALUE_NOT_ALLOWED',
+  'EXPIRATION_IN_PAST',
+] as const;
+export type RejectionCode = (typeof rejectionCodes)[number];
+
+export type CommandResult = {
+  commandId: string;
+  correlationId: string;
+  clientName: string | null;
+  organisationId: number | null;
+  customerNumber: string | null;
+  commandType: string | null;
+  status: 'ACCEPTED' | 'REJECTED';
+  code: RejectionCode | null;
+  message: string | null;
+  version: number | null;
+  processedAt: string;
+};
+
+export const eventTypes = ['CREATED', 'UPDATED', 'CONVERTED', 'MERGED', 'DEACTIVATED', 'RESTORED', 'DELETED'] as const;
+export type EventType = (typeof eventTypes)[number];
+export type DeletionReason = 'EXPIRED' | 'DEACTIVATION_EXPIRED' | 'MERGED';
+
+export type CustomerChanged = {
+  eventId: string;
+  eventType: EventType;
+  reason: DeletionReason | null;
+  organisationId: number;
+  customerNumber: string;
+  version: number;
+  occurredAt: string;
+  changedBy: string | null;
+  changedByChannel: string | null;
+  commandId: string | null;
+  correlationId: string | null;
+  mergedInto: string | null;
+  profile: Profile | null;
+};
+
+export type PreferenceDefinition = {
+  organisationId: number;
+  key: string;
+  description: string | null;
+  allowedValues: string[] | null;
+};
