@@ -10,6 +10,7 @@ import { makeRedis } from '../shared/redis.ts';
 import { startDeletionWorker } from './deletion/index.ts';
 import { startProfileWorker } from './profile/index.ts';
 import { startScheduler } from './scheduler/index.ts';
+import { startSuiteOps, type SuiteOps } from './suiteOps.ts';
 
 export const workerNames = ['profile', 'scheduler', 'deletion'] as const;
 export type WorkerName = (typeof workerNames)[number];
@@ -29,13 +30,19 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
   const mongo = await connectMongo(config.mongoUri, { appName: config.kafka.clientId });
   const redis = makeRedis(config.redisUrl, { name: `${config.kafka.clientId}:suite` });
   const workers: RunningWorker[] = [];
+  // Ops server (SPEC §7, see ./suiteOps.ts): /healthz, /readyz, /metrics and bull-board.
+  let ops: SuiteOps | undefined;
   const stop = async () => {
+    // The ops server first, so that nothing reports ready while the workers drain.
+    await ops?.close();
     // Stop in reverse order of start, then close the shared clients.
     for (const worker of [...workers].reverse()) await worker.stop();
     await mongo.close();
     redis.disconnect();
   };
   try {
+    // Before the workers, so that /healthz answers during start-up (/readyz names who is not ready yet).
+    ops = await startSuiteOps({ config, kafka, mongo, redis, workerNames: names, workers, logger });
     for (const name of names) {
       switch (name) {
         case 'profile':

@@ -1,0 +1,186 @@
+import type { Queue } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { makeKafka } from '../../shared/kafka.ts';
+import type { RunningWorker } from '../../shared/lifecycle.ts';
+import { makeMetrics } from '../../shared/metrics.ts';
+import { connectMongo } from '../../shared/mongo.ts';
+import { boardPath, startOpsServer, type OpsServerOptions } from '../../shared/ops.ts';
+import { credentialsMatch, parseBasicAuth } from '../../shared/ops/basicAuth.ts';
+import { makeQueue } from '../../shared/queue.ts';
+import { makeRedis } from '../../shared/redis.ts';
+import { makeSuiteChecks } from '../../workers/suiteOps.ts';
+import { cleanup, randomName, testConfig, testLogger } from '../helpers/services.ts';
+
+const config = testConfig();
+const board = { user: 'operator', password: 'correct horse battery' };
+const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+
+/** An ops server on a free local port, closed when the test ends. */
+async function startOps(options: Partial<OpsServerOptions> = {}) {
+  const metrics = makeMetrics();
+  const server = await startOpsServer({ port: 0, host: '127.0.0.1', board, registry: metrics.registry, logger: testLogger(), ...options });
+  cleanup(() => server.close());
+  return { server, metrics };
+}
+
+/** The suite's real clients for its readiness checks, each closed when the test ends. */
+async function suiteClients() {
+  const mongo = await connectMongo(config.mongoUri, { dbName: randomName('ops') });
+  cleanup(() => mongo.close());
+  const redis = makeRedis(config.redisUrl, { name: 'test:ops' });
+  cleanup(() => redis.disconnect());
+  const admin = makeKafka({ brokers: config.kafka.brokers, clientId: randomName('ops'), logger: testLogger() }).admin();
+  await admin.connect();
+  cleanup(() => admin.disconnect());
+  return { mongo, redis, admin, registryUrl: config.registryUrl };
+}
+
+function randomQueue(): Queue {
+  const queue = makeQueue(randomName('ops-queue'), { redisUrl: config.redisUrl });
+  cleanup(async () => {
+    await queue.obliterate({ force: true });
+    await queue.close();
+  });
+  return queue;
+}
+
+describe('ops server', () => {
+  it('answers /healthz while the process is alive', async () => {
+    const { server } = await startOps();
+    const response = await fetch(`${server.url}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('is ready when every suite check passes: MongoDB, Redis, Kafka, the registry and each worker', async () => {
+    const clients = await suiteClients();
+    const workers: RunningWorker[] = [{ name: 'profile', isReady: () => true, stop: async () => undefined }];
+    const { server } = await startOps({ checks: makeSuiteChecks({ ...clients, workerNames: ['profile'], workers }) });
+
+    const response = await fetch(`${server.url}/readyz`);
+    expect(await response.json()).toEqual({
+      status: 'ok',
+      checks: { mongodb: { status: 'ok' }, redis: { status: 'ok' }, kafka: { status: 'ok' }, registry: { status: 'ok' }, 'worker:profile': { status: 'ok' } },
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it('answers 503 naming each failing check with its error, the others still ok', async () => {
+    const clients = await suiteClients();
+    const closed = makeRedis(config.redisUrl, { name: 'test:ops-closed' });
+    closed.disconnect();
+    const checks = {
+      ...makeSuiteChecks({ ...clients, redis: closed, workerNames: ['deletion'], workers: [] }),
+      throws: async () => {
+        throw new Error('boom');
+      },
+      hangs: () => new Promise<void>(() => undefined),
+    };
+    const { server } = await startOps({ checks, checkTimeoutMs: 300 });
+
+    const response = await fetch(`${server.url}/readyz`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({
+      status: 'failing',
+      checks: {
+        mongodb: { status: 'ok' },
+        redis: { status: 'failing', error: 'Connection is closed.' },
+        kafka: { status: 'ok' },
+        registry: { status: 'ok' },
+        'worker:deletion': { status: 'failing', error: 'not started' },
+        throws: { status: 'failing', error: 'boom' },
+        hangs: { status: 'failing', error: 'timed out after 300 ms' },
+      },
+    });
+  });
+
+  it('serves the registry on /metrics in Prometheus text, with the suite metrics and the process ones', async () => {
+    const { server, metrics } = await startOps();
+    metrics.commandsTotal.inc({ type: 'CreateCustomer', status: 'accepted', code: 'OK' });
+
+    const response = await fetch(`${server.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await response.text();
+    expect(text).toContain('profiles_commands_total{type="CreateCustomer",status="accepted",code="OK"} 1');
+    for (const name of ['profiles_dlq_total', 'profiles_event_publish_lag_seconds', 'profiles_expirations_pending', 'profiles_expirations_overdue', 'profiles_erasures_total', 'profiles_consumer_lag', 'process_cpu_seconds_total']) {
+      expect(text).toContain(`# TYPE ${name}`);
+    }
+  });
+
+  it('keeps the dashboard behind basic auth and lists the queues given at start and later, read-only', async () => {
+    const first = randomQueue();
+    const later = randomQueue();
+    const { server } = await startOps({ queues: [first] });
+    const api = `${server.url}${boardPath}/api/queues`;
+
+    for (const headers of [{}, basic(board.user, 'wrong password'), basic('someone', board.password)]) {
+      const denied = await fetch(`${server.url}${boardPath}`, { headers });
+      expect(denied.status).toBe(401);
+      expect(denied.headers.get('www-authenticate')).toBe('Basic realm="bull-board"');
+      expect((await fetch(api, { headers })).status).toBe(401);
+    }
+
+    const page = await fetch(`${server.url}${boardPath}`, { headers: basic(board.user, board.password) });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    await page.body?.cancel();
+
+    const listed = async () => {
+      const response = await fetch(api, { headers: basic(board.user, board.password) });
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
+      return body.queues.map(({ name, readOnlyMode }) => ({ name, readOnlyMode }));
+    };
+    expect(await listed()).toEqual([{ name: first.name, readOnlyMode: true }]);
+    server.setQueues([first, later]);
+    expect(await listed()).toEqual([
+      { name: first.name, readOnlyMode: true },
+      { name: later.name, readOnlyMode: true },
+    ]);
+
+    // Read-only is enforced by the API, not only hidden in the UI.
+    const pause = await fetch(`${api}/${encodeURIComponent(first.name)}/pause`, { method: 'PUT', headers: basic(board.user, board.password) });
+    expect(pause.status).toBe(405);
+    await pause.body?.cancel();
+    expect(await first.isPaused()).toBe(false);
+  });
+
+  it('refuses to start when the dashboard has neither credentials nor BOARD_DISABLED', async () => {
+    await expect(startOps({ board: 'unset' })).rejects.toThrow(/BOARD_USER, BOARD_PASSWORD: .*BOARD_DISABLED=true/);
+  });
+
+  it('answers 404 on the dashboard when it is disabled, the other endpoints still served', async () => {
+    const { server } = await startOps({ board: 'disabled' });
+    for (const path of [boardPath, `${boardPath}/api/queues`]) {
+      const response = await fetch(`${server.url}${path}`, { headers: basic(board.user, board.password) });
+      expect(response.status).toBe(404);
+      await response.body?.cancel();
+    }
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+});
+
+// Pure; kept here rather than in test/unit/ while that folder is being reworked.
+describe('basic-auth credential check', () => {
+  const expected = { user: 'operator', password: 'pa:ss wörd' };
+  const header = (raw: string) => `Basic ${Buffer.from(raw).toString('base64')}`;
+
+  it('accepts exactly the expected user and password, colons in the password included', () => {
+    expect(credentialsMatch(parseBasicAuth(header('operator:pa:ss wörd')), expected)).toBe(true);
+    expect(credentialsMatch(parseBasicAuth(`basic  ${Buffer.from('operator:pa:ss wörd').toString('base64')}`), expected)).toBe(true);
+  });
+
+  it('rejects a wrong, longer, shorter or empty part, and no credentials at all', () => {
+    for (const raw of ['operator:pa:ss wörd ', 'operator:pa:ss', 'Operator:pa:ss wörd', 'operator:', ':pa:ss wörd', ':']) {
+      expect(credentialsMatch(parseBasicAuth(header(raw)), expected)).toBe(false);
+    }
+    expect(credentialsMatch(undefined, expected)).toBe(false);
+  });
+
+  it('reads nothing from a missing or malformed header', () => {
+    for (const value of [undefined, '', 'Basic', 'Basic !!!', 'Bearer abc', header('no colon')]) {
+      expect(parseBasicAuth(value)).toBeUndefined();
+    }
+  });
+});
