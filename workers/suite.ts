@@ -46,7 +46,7 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
     for (const name of names) {
       switch (name) {
         case 'profile':
-          workers.push(await startProfileWorker({ config, kafka, mongo, logger: logger.child({ worker: name }) }));
+          workers.push(await startProfileWorker({ config, kafka, mongo, metrics: ops.metrics, logger: logger.child({ worker: name }) }));
           break;
         case 'scheduler':
           workers.push(await startScheduler({ redis, logger: logger.child({ worker: name }) }));

@@ -1,40 +1,111 @@
+// The profile worker: consumes customer-commands-<env>, applies each command to MongoDB, answers
+// on customer-command-results-<env> and publishes CustomerChanged events. Wiring only.
 import type { Kafka } from 'kafkajs';
+import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
 import type { Config } from '../../shared/config.ts';
-import { ensureTopics } from '../../shared/kafka.ts';
+import { ensureTopics, makeProducer, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
 import type { Mongo } from '../../shared/mongo.ts';
 import { topics } from '../../shared/topics.ts';
+import { makeCommandHandler } from './handler.ts';
+import { newProfileUuid } from './ids.ts';
+import { makeRelay } from './relay.ts';
+import { makeProfileStore } from './store.ts';
 
 export type ProfileWorkerDeps = {
-  config: Pick<Config, 'env' | 'kafka'>;
+  config: Pick<Config, 'env' | 'kafka' | 'registryUrl'>;
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
+  metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal'>;
+  /** Test hook: the clock of decisions. @defaultValue () => new Date() */
+  clock?: () => Date;
 };
 
-/**
- * The profile worker: consumes customer-commands-<env>, applies each command to MongoDB, answers
- * on customer-command-results-<env> and publishes CustomerChanged events.
- *
- * Skeleton for now: it creates its topics and checks its connections; it does not consume yet,
- * so that no command is committed without a result.
- */
+const schemaFile = (name: string) => new URL(`../../schemas/${name}.avsc`, import.meta.url);
+
+/** Relays what a crash left between a MongoDB write and its produce; runs at start and then periodically. */
+const sweepIntervalMs = 30_000;
+
 export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<RunningWorker> {
-  const { config, kafka, mongo, logger } = deps;
+  const { config, kafka, mongo, logger, metrics } = deps;
   const names = topics(config.env);
+
   const admin = kafka.admin();
   await admin.connect();
-  try {
-    await ensureTopics(admin, [
-      { topic: names.commands, numPartitions: config.kafka.commandPartitions },
-      { topic: names.results, numPartitions: config.kafka.commandPartitions },
-      { topic: names.dlq, numPartitions: 1 },
-    ]);
-  } finally {
-    await admin.disconnect();
-  }
-  await mongo.db.command({ ping: 1 });
+  await ensureTopics(admin, [
+    { topic: names.commands, numPartitions: config.kafka.commandPartitions },
+    { topic: names.results, numPartitions: config.kafka.commandPartitions },
+    { topic: names.dlq, numPartitions: 1 },
+  ]);
+
+  const codec = makeAvroCodec(config.registryUrl);
+  const [event, result] = await Promise.all([
+    readSchemaFile(schemaFile('CustomerChanged')).then((schema) => codec.register(schema)),
+    readSchemaFile(schemaFile('CommandResult')).then((schema) => codec.register(schema)),
+    // Registered so that clients can encode commands against it.
+    readSchemaFile(schemaFile('CustomerCommand')).then((schema) => codec.register(schema)),
+  ]);
+
+  const store = makeProfileStore(mongo.db);
+  await store.ensureIndexes();
+  const producer = makeProducer(kafka);
+  await producer.connect();
+  const relay = makeRelay({ producer, admin, codec, schemas: { event, result }, topics: names, eventPartitions: config.kafka.eventPartitions, store });
+  const handler = makeCommandHandler({
+    store,
+    relay,
+    codec,
+    logger,
+    clock: deps.clock ?? (() => new Date()),
+    newUuid: newProfileUuid,
+    onResult: (outcome) => metrics?.commandsTotal.inc({ type: outcome.commandType ?? 'unknown', status: outcome.status, code: outcome.code ?? '' }),
+  });
+
+  let sweeping: Promise<void> = Promise.resolve();
+  const sweep = () => {
+    sweeping = (async () => {
+      for (;;) {
+        const stranded = await store.findUnrelayed(500);
+        if (stranded.length === 0) return;
+        logger.info({ profiles: stranded.length }, 'relaying changes left unrelayed');
+        await relay.publish({ profiles: stranded });
+      }
+    })().catch((error: unknown) => logger.error({ err: error }, 'relay sweep failed'));
+    return sweeping;
+  };
+  await sweep();
+  const sweepTimer = setInterval(sweep, sweepIntervalMs);
+  sweepTimer.unref();
+
+  const consumer = await runConsumer({
+    kafka,
+    groupId: `customer-profiles-${config.env}`,
+    topics: [names.commands],
+    logger,
+    fromBeginning: true,
+    handleBatch: (batch) => handler.handleBatch(batch),
+  });
+  let running = true;
+  consumer.consumer.on(consumer.consumer.events.CRASH, () => {
+    running = false;
+  });
+  consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, () => {
+    running = true;
+  });
   logger.info({ topics: [names.commands, names.results, names.dlq] }, 'profile worker ready');
-  return { name: 'profile', isReady: () => true, stop: async () => undefined };
+
+  return {
+    name: 'profile',
+    isReady: () => running,
+    stop: async () => {
+      clearInterval(sweepTimer);
+      await consumer.stop();
+      await sweeping;
+      await producer.disconnect();
+      await admin.disconnect();
+    },
+  };
 }

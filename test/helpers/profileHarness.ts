@@ -1,0 +1,126 @@
+import type { IHeaders } from 'kafkajs';
+import { makeAvroCodec } from '../../shared/avro.ts';
+import { ensureTopics, makeKafka, makeProducer, runConsumer, type KafkaMessage } from '../../shared/kafka.ts';
+import type { RunningWorker } from '../../shared/lifecycle.ts';
+import { connectMongo, type Mongo } from '../../shared/mongo.ts';
+import { topics } from '../../shared/topics.ts';
+import { startProfileWorker, type ProfileWorkerDeps } from '../../workers/profile/index.ts';
+import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';
+import { randomName, testConfig, testLogger, waitFor } from './services.ts';
+
+export type Received<T> = { key: string | null; value: T; headers: IHeaders; topic: string; partition: number };
+export type DlqRecord = { key: string | null; value: string | null; headers: Record<string, string> };
+
+/**
+ * The profile worker against the real stack, with its own PROFILES_ENV (so its own topics) and its
+ * own database, plus a client's view: a producer of commands and a reader of results, events and
+ * the DLQ. `organisations` event topics are created up front so the reader can subscribe to them.
+ */
+export async function startProfileHarness(options: { organisations?: number[]; workerOverrides?: Partial<ProfileWorkerDeps> } = {}) {
+  const config = testConfig({ COMMAND_PARTITIONS: '3', EVENT_PARTITIONS: '2' });
+  const logger = testLogger();
+  const names = topics(config.env);
+  const organisations = options.organisations ?? [1, 2];
+  const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: randomName('harness'), logger });
+  const mongo: Mongo = await connectMongo(config.mongoUri, { dbName: randomName('profiles').replace('-', '_') });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [
+    { topic: names.commands, numPartitions: 3 },
+    { topic: names.results, numPartitions: 3 },
+    { topic: names.dlq, numPartitions: 1 },
+    ...organisations.map((organisationId) => ({ topic: names.customerChanged(organisationId), numPartitions: 2 })),
+  ]);
+
+  const workers: RunningWorker[] = [];
+  const startWorker = async (overrides: Partial<ProfileWorkerDeps> = {}) => {
+    const worker = await startProfileWorker({ config, kafka, mongo, logger, ...options.workerOverrides, ...overrides });
+    workers.push(worker);
+    return worker;
+  };
+  await startWorker();
+
+  const codec = makeAvroCodec(config.registryUrl);
+  const results: Received<CommandResult>[] = [];
+  const events: Received<CustomerChanged>[] = [];
+  const dlq: DlqRecord[] = [];
+  const headersOf = (message: KafkaMessage) =>
+    Object.fromEntries(Object.entries(message.headers ?? {}).map(([key, value]) => [key, String(Array.isArray(value) ? value[0] : value)]));
+  const reader = await runConsumer({
+    kafka,
+    groupId: randomName('reader'),
+    topics: [names.results, names.dlq, ...organisations.map((organisationId) => names.customerChanged(organisationId))],
+    logger,
+    fromBeginning: true,
+    partitionsConsumedConcurrently: 4,
+    handleBatch: async (batch) => {
+      for (const message of batch.messages) {
+        const key = message.key?.toString() ?? null;
+        if (batch.topic === names.dlq) {
+          dlq.push({ key, value: message.value?.toString() ?? null, headers: headersOf(message) });
+          continue;
+        }
+        const { value } = await codec.decode(message.value!);
+        const received = { key, value, headers: message.headers ?? {}, topic: batch.topic, partition: batch.partition };
+        if (batch.topic === names.results) results.push(received as Received<CommandResult>);
+        else events.push(received as Received<CustomerChanged>);
+      }
+    },
+  });
+
+  const producer = makeProducer(kafka);
+  await producer.connect();
+
+  return {
+    config,
+    names,
+    mongo,
+    codec,
+    results,
+    events,
+    dlq,
+    startWorker,
+    /** Sends a command as a client would: JSON, with ET-Client-Name unless told otherwise. */
+    async send(command: Record<string, unknown> | Buffer | string, options: { key?: string; headers?: Record<string, string>; clientName?: string | null } = {}) {
+      const value = Buffer.isBuffer(command) ? command : Buffer.from(typeof command === 'string' ? command : JSON.stringify(command));
+      const clientName = options.clientName === undefined ? 'acme-ticketshop' : options.clientName;
+      const fallbackKey = typeof command === 'object' && !Buffer.isBuffer(command) ? commandKeyOf(command) : 'no-key';
+      await producer.send({
+        topic: names.commands,
+        acks: -1,
+        messages: [{ key: options.key ?? fallbackKey, value, headers: { ...(clientName ? { 'ET-Client-Name': clientName } : {}), ...options.headers } }],
+      });
+    },
+    async sendMany(commands: Record<string, unknown>[]) {
+      await producer.send({
+        topic: names.commands,
+        acks: -1,
+        messages: commands.map((command) => ({ key: commandKeyOf(command), value: JSON.stringify(command), headers: { 'ET-Client-Name': 'acme-ticketshop' } })),
+      });
+    },
+    resultsFor: (commandId: string) => results.filter((result) => result.value.commandId === commandId),
+    async result(commandId: string, timeoutMs = 20_000): Promise<CommandResult> {
+      return (await waitFor(`the result of ${commandId}`, () => results.find((result) => result.value.commandId === commandId), { timeoutMs })).value;
+    },
+    eventsOf: (customerNumber: string) => events.filter((event) => event.value.customerNumber === customerNumber).map((event) => event.value),
+    async stopWorkers() {
+      for (const worker of workers.splice(0)) await worker.stop();
+    },
+    async close() {
+      for (const worker of workers.splice(0)) await worker.stop();
+      await reader.stop();
+      await producer.disconnect();
+      await admin.deleteTopics({ topics: [names.commands, names.results, names.dlq, ...organisations.map((organisationId) => names.customerChanged(organisationId))] }).catch(() => undefined);
+      await admin.disconnect();
+      await mongo.db.dropDatabase();
+      await mongo.close();
+    },
+  };
+}
+
+export type ProfileHarness = Awaited<ReturnType<typeof startProfileHarness>>;
+
+/** `<organisationId>:<customerNumber>` for commands on a profile, the commandId otherwise (SPEC §3.1). */
+export function commandKeyOf(command: Record<string, unknown>): string {
+  return command['customerNumber'] ? `${String(command['organisationId'])}:${String(command['customerNumber'])}` : String(command['commandId']);
+}

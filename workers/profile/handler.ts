@@ -1,0 +1,376 @@
+// One batch of commands from one partition: decode, validate, answer replays, decide in order
+// against state loaded in a few bulk reads, write in a few bulk writes, relay. Every step is safe
+// to repeat: a write that loses a race (WriteConflict) makes the whole batch run again, and
+// commands already applied are then recognised and answered, not applied twice.
+import type { KafkaMessage } from 'kafkajs';
+import type { AvroCodec } from '../../shared/avro.ts';
+import type { Batch } from '../../shared/kafka.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { validateCommand, type PartialMeta } from './commands.ts';
+import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type DecideContext } from './domain.ts';
+import { decodeMessage } from './messages.ts';
+import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
+import type { DlqRecord, LooseResult, Relay } from './relay.ts';
+import { claimKey, commandKey, definitionKey, toProfile, WriteConflict, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
+
+export type HandlerDeps = {
+  store: ProfileStore;
+  relay: Relay;
+  codec: AvroCodec;
+  logger: Logger;
+  clock: () => Date;
+  newUuid: () => string;
+  /** @defaultValue 8 */
+  maxAttempts?: number;
+  /** Called with each command's outcome (metrics). */
+  onResult?: (result: CommandResult) => void;
+};
+
+type Item =
+  | { kind: 'command'; order: number; key: string | null; command: Command }
+  | { kind: 'rejected'; order: number; key: string | null; meta: PartialMeta; correlationId: string; clientName: string | null; code: RejectionCode; message: string };
+
+type Prepared = { items: Item[]; dlq: DlqRecord[]; loose: LooseResult[] };
+
+const keyOf = (message: KafkaMessage) => message.key?.toString('utf8') ?? null;
+
+export function makeCommandHandler(deps: HandlerDeps) {
+  const { store, relay, codec, logger, clock } = deps;
+  const maxAttempts = deps.maxAttempts ?? 8;
+
+  const resultOf = (
+    base: { commandId: string | null; correlationId: string; clientName: string | null; organisationId: number | null; commandType: string | null },
+    outcome: { customerNumber: string | null; status: 'ACCEPTED' | 'REJECTED'; code?: RejectionCode | null; message?: string | null; version?: number | null },
+    now: Date,
+  ): CommandResult => ({
+    commandId: base.commandId ?? '',
+    correlationId: base.correlationId,
+    clientName: base.clientName,
+    organisationId: base.organisationId,
+    customerNumber: outcome.customerNumber,
+    commandType: base.commandType,
+    status: outcome.status,
+    code: outcome.code ?? null,
+    message: outcome.message ?? null,
+    version: outcome.version ?? null,
+    processedAt: now.toISOString(),
+  });
+
+  const commandBase = (command: Command) => ({
+    commandId: command.commandId,
+    correlationId: command.correlationId,
+    clientName: command.clientName,
+    organisationId: command.organisationId,
+    commandType: command.type,
+  });
+
+  /** Decoding and validation: no state needed. */
+  async function prepare(batch: Batch, now: Date): Promise<Prepared> {
+    const prepared: Prepared = { items: [], dlq: [], loose: [] };
+    for (const [order, message] of batch.messages.entries()) {
+      const decoded = await decodeMessage(message, batch, codec);
+      const key = keyOf(message);
+      if (decoded.kind === 'undecodable') {
+        prepared.dlq.push({
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...(message.headers as Record<string, Buffer>),
+            'error-code': decoded.code,
+            'error-message': decoded.message,
+            'original-topic': batch.topic,
+            'original-partition': String(batch.partition),
+            'original-offset': message.offset,
+          },
+        });
+        logger.warn({ code: decoded.code, topic: batch.topic, partition: batch.partition, offset: message.offset, correlationId: decoded.headers.correlationId }, 'undecodable command sent to the DLQ');
+        if (decoded.commandId !== null) {
+          const meta: PartialMeta = { commandId: decoded.commandId, organisationId: null, customerNumber: null, commandType: null };
+          prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: 'INVALID_COMMAND', message: `undecodable: ${decoded.message}` });
+        }
+        continue;
+      }
+      const validation = validateCommand(decoded.raw, decoded.headers, now);
+      if (validation.ok) {
+        prepared.items.push({ kind: 'command', order, key, command: validation.command });
+      } else if (validation.meta.commandId !== null) {
+        const { rejection, meta } = validation;
+        prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: rejection.code, message: rejection.message });
+      } else {
+        // Without a commandId nobody can be answered: the DLQ tells the operators.
+        prepared.dlq.push({
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...(message.headers as Record<string, Buffer>),
+            'error-code': validation.rejection.code,
+            'error-message': validation.rejection.message,
+            'original-topic': batch.topic,
+            'original-partition': String(batch.partition),
+            'original-offset': message.offset,
+          },
+        });
+      }
+    }
+    return prepared;
+  }
+
+  /** Decides and writes a run of commands without merges, then relays. */
+  async function applySegment(commands: Extract<Item, { kind: 'command' }>[], stored: Map<string, CommandDoc>, now: Date, loose: LooseResult[], orderOf: Map<string, number>) {
+    const nowIso = now.toISOString();
+    const isCreation = (command: Command) => command.type === 'CreateProfile' || command.type === 'CreateTemporaryProfile';
+
+    // Numbers for creations: the one reserved by an earlier attempt, or a new one.
+    const reserved = new Map<string, string>();
+    const needNumbers = commands.filter(({ command }) => isCreation(command) && !stored.get(commandKey(command.organisationId, command.commandId))?.customerNumber);
+    const fresh = await store.allocateNumbers(needNumbers.length);
+    const reservations = needNumbers.map(({ command, key }, index) => ({ _id: commandKey(command.organisationId, command.commandId), customerNumber: fresh[index]!, resultKey: key ?? '' }));
+    for (const { command } of commands) {
+      const number = stored.get(commandKey(command.organisationId, command.commandId))?.customerNumber;
+      if (isCreation(command) && number) reserved.set(command.commandId, number);
+    }
+    for (const [index, { command }] of needNumbers.entries()) reserved.set(command.commandId, fresh[index]!);
+
+    // State, loaded in bulk.
+    const targets = commands.flatMap(({ command }) => (isCreation(command) ? [reserved.get(command.commandId)!] : command.customerNumber ? [command.customerNumber] : []));
+    const docs = await store.findProfiles(targets);
+    const originalVersion = new Map([...docs].map(([number, doc]) => [number, doc.version]));
+
+    const definitionIds = commands.flatMap(({ command }) => (command.type === 'SetPreference' ? [definitionKey(command.organisationId, command.payload.key)] : []));
+    const definitions = await store.findDefinitions(definitionIds);
+
+    const emailIds = new Set<string>();
+    const accountIds = new Set<string>();
+    for (const { command } of commands) {
+      const org = command.organisationId;
+      const email = 'fields' in command.payload ? command.payload.fields.email : command.type === 'ConvertToPermanent' ? command.payload.email : undefined;
+      if (email) emailIds.add(claimKey(org, email.toLowerCase()));
+      if (command.type === 'RestoreCustomer') {
+        const old = docs.get(command.customerNumber)?.emailOld;
+        if (old) emailIds.add(claimKey(org, old.toLowerCase()));
+      }
+      if (command.type === 'AddCustomerAccount') accountIds.add(claimKey(org, command.payload.customerAccountId));
+    }
+    const [emailClaims, accountClaims] = await Promise.all([store.emails.find(emailIds), store.accounts.find(accountIds)]);
+    // A claim counts only while its owner still holds the value (a crash can leave a stale one).
+    const owners = new Set([...emailClaims.values(), ...accountClaims.values()].map((claim) => claim.customerNumber).filter((number) => !docs.has(number)));
+    const ownerDocs = await store.findProfiles(owners);
+    const profileOf = (number: string) => docs.get(number) ?? ownerDocs.get(number);
+    const holds = (kind: 'email' | 'account', id: string, number: string) => {
+      const owner = profileOf(number);
+      if (!owner || claimKey(owner.organisationId, '') !== id.slice(0, id.indexOf(':') + 1)) return false;
+      const value = id.slice(id.indexOf(':') + 1);
+      return kind === 'email' ? emailKeyOf(owner) === value : owner.customerAccounts.includes(value);
+    };
+    const makeIndex = (kind: 'email' | 'account', claims: Map<string, { customerNumber: string }>) => {
+      const dbOwner = new Map([...claims].map(([id, claim]) => [id, claim.customerNumber]));
+      const current = new Map([...claims].map(([id, claim]) => [id, holds(kind, id, claim.customerNumber) ? claim.customerNumber : null]));
+      return { dbOwner, current, touched: new Set<string>() };
+    };
+    const emailIndex = makeIndex('email', emailClaims);
+    const accountIndex = makeIndex('account', accountClaims);
+
+    const changed = new Map<string, ProfileDoc>();
+    const toRelay = new Map<string, ProfileDoc>();
+    const newDefinitions: PreferenceDefinition[] = [];
+
+    const track = (index: typeof emailIndex, before: string[], after: string[], number: string) => {
+      for (const id of before.filter((value) => !after.includes(value))) {
+        index.current.set(id, null);
+        index.touched.add(id);
+      }
+      for (const id of after.filter((value) => !before.includes(value))) {
+        index.current.set(id, number);
+        index.touched.add(id);
+      }
+    };
+    const emailsOf = (profile: Profile) => {
+      const key = emailKeyOf(profile);
+      return key ? [claimKey(profile.organisationId, key)] : [];
+    };
+    const accountsOf = (profile: Profile) => profile.customerAccounts.map((account) => claimKey(profile.organisationId, account));
+
+    for (const { command, key } of commands) {
+      const target = isCreation(command) ? reserved.get(command.commandId)! : command.customerNumber!;
+      const doc = changed.get(target) ?? docs.get(target);
+      if (doc && doc.pending.some((entry) => entry.commandId === command.commandId)) {
+        toRelay.set(target, doc); // applied before a crash; relay what it owes
+        continue;
+      }
+      if (doc && isCreation(command)) {
+        // Created and relayed by an earlier attempt whose result was replayed above; nothing left.
+        continue;
+      }
+      const org = command.organisationId;
+      const context: DecideContext = {
+        now: nowIso,
+        emailOwner: (email) => emailIndex.current.get(claimKey(org, email)) ?? null,
+        accountOwner: (account) => accountIndex.current.get(claimKey(org, account)) ?? null,
+        preference: (preferenceKey) => definitions.get(definitionKey(org, preferenceKey)) ?? null,
+        allocate: () => ({ customerNumber: target, uuid: deps.newUuid() }),
+      };
+      const before = doc ? toProfile(doc) : null;
+      const decision = decide(command as Exclude<Command, CommandOf<'MergeTemporaryProfile'>>, before, context);
+      const order = orderOf.get(command.commandId) ?? -1;
+      switch (decision.kind) {
+        case 'rejected':
+          loose.push({ key, order, result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now) });
+          break;
+        case 'defined':
+          definitions.set(definitionKey(org, decision.definition.key), decision.definition);
+          newDefinitions.push(decision.definition);
+          loose.push({ key, order, result: resultOf(commandBase(command), { customerNumber: null, status: 'ACCEPTED' }, now) });
+          break;
+        case 'changed': {
+          const after = decision.profile;
+          if (decision.eventType === null) {
+            loose.push({ key, order, result: resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now) });
+            break;
+          }
+          const actor = 'actor' in command.payload ? command.payload.actor : null;
+          const eventType = decision.eventType === 'DELETED' ? 'UPDATED' : decision.eventType;
+          const entry: PendingEntry = {
+            commandId: command.commandId,
+            resultKey: key,
+            result: resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now),
+            events: [changedEvent(after, eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
+          };
+          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), entry], relay: true };
+          track(emailIndex, before ? emailsOf(before) : [], emailsOf(after), after.customerNumber);
+          track(accountIndex, before ? accountsOf(before) : [], accountsOf(after), after.customerNumber);
+          changed.set(target, next);
+          toRelay.set(target, next);
+          break;
+        }
+        default: {
+          const unreachable: never = decision;
+          throw new Error(`unhandled decision ${JSON.stringify(unreachable)}`);
+        }
+      }
+    }
+
+    // Claims: take what the batch now holds, write the profiles, then give back what it let go.
+    const claimChanges = (index: typeof emailIndex) => {
+      const take: { _id: string; customerNumber: string; staleOwner: string | null }[] = [];
+      const release: { _id: string; customerNumber: string }[] = [];
+      for (const id of index.touched) {
+        const wanted = index.current.get(id) ?? null;
+        const inDb = index.dbOwner.get(id) ?? null;
+        if (wanted === inDb) continue;
+        if (wanted !== null) take.push({ _id: id, customerNumber: wanted, staleOwner: inDb });
+        else if (inDb !== null) release.push({ _id: id, customerNumber: inDb });
+      }
+      return { take, release };
+    };
+    const emailChanges = claimChanges(emailIndex);
+    const accountChanges = claimChanges(accountIndex);
+
+    await store.reserveCreations(reservations);
+    await Promise.all([store.emails.take(emailChanges.take), store.accounts.take(accountChanges.take)]);
+    await store.writeProfiles([...changed.values()].map((doc) => ({ doc, expectedVersion: originalVersion.get(doc._id) ?? null })));
+    await Promise.all([store.emails.release(emailChanges.release), store.accounts.release(accountChanges.release), store.putDefinitions(newDefinitions)]);
+    return [...toRelay.values()];
+  }
+
+  /** A merge touches two profiles: a small resumable saga of single-document writes. */
+  async function applyMerge(item: Extract<Item, { kind: 'command' }>, now: Date, loose: LooseResult[], orderOf: Map<string, number>): Promise<ProfileDoc[]> {
+    const command = item.command as CommandOf<'MergeTemporaryProfile'>;
+    const nowIso = now.toISOString();
+    const permanentNumber = command.payload.permanentCustomerNumber;
+    const docs = await store.findProfiles([command.customerNumber, permanentNumber]);
+    let temporary = docs.get(command.customerNumber);
+    let permanent = docs.get(permanentNumber);
+
+    if (!permanent?.pending.some((entry) => entry.commandId === command.commandId)) {
+      const decision = decideMerge(command, temporary ? toProfile(temporary) : null, permanent ? toProfile(permanent) : null, nowIso);
+      if (decision.kind === 'rejected') {
+        loose.push({ key: item.key, order: orderOf.get(command.commandId) ?? -1, result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now) });
+        return [];
+      }
+      // The temporary profile's own earlier events go out before its DELETED event.
+      if (temporary!.pending.length > 0) await relay.publish({ profiles: [temporary!] });
+      const cause = { commandId: command.commandId, correlationId: command.correlationId, actor: command.payload.actor };
+      const deleted = deletedEvent({ organisationId: command.organisationId, customerNumber: command.customerNumber, lastVersion: temporary!.version }, 'MERGED', { ...cause, mergedInto: permanentNumber }, nowIso);
+      const entry: PendingEntry = {
+        commandId: command.commandId,
+        resultKey: item.key,
+        result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'ACCEPTED', message: `merged into customer ${permanentNumber}`, version: deleted.version }, now),
+        events: [changedEvent(decision.permanent, 'MERGED', cause, nowIso), deleted],
+      };
+      const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, entry], relay: true };
+      await store.writeProfiles([{ doc: next, expectedVersion: permanent!.version }]);
+      permanent = next;
+    }
+    // Resumable from here: claims move to the permanent profile, the temporary one goes.
+    if (temporary) {
+      const org = command.organisationId;
+      await store.accounts.move(temporary.customerAccounts.map((account) => claimKey(org, account)), temporary._id, permanentNumber);
+      const email = emailKeyOf(temporary);
+      if (email) await store.emails.release([{ _id: claimKey(org, email), customerNumber: temporary._id }]);
+      await store.deleteProfile(temporary._id, temporary.version);
+      temporary = undefined;
+    }
+    return [permanent];
+  }
+
+  async function attempt(prepared: Prepared, now: Date): Promise<void> {
+    const loose: LooseResult[] = [...prepared.loose];
+    const orderOf = new Map(prepared.items.map((item) => [item.kind === 'command' ? item.command.commandId : item.meta.commandId!, item.order]));
+    const keyFor = (item: Item) => (item.kind === 'command' ? commandKey(item.command.organisationId, item.command.commandId) : commandKey(item.meta.organisationId, item.meta.commandId!));
+    const stored = await store.findCommands(prepared.items.map(keyFor));
+
+    const pending: Item[] = [];
+    for (const item of prepared.items) {
+      const replay = stored.get(keyFor(item))?.result;
+      if (replay) {
+        loose.push({ key: item.key, order: item.order, result: replay });
+        continue;
+      }
+      if (item.kind === 'rejected') {
+        const base = { commandId: item.meta.commandId, correlationId: item.correlationId, clientName: item.clientName, organisationId: item.meta.organisationId, commandType: item.meta.commandType };
+        loose.push({ key: item.key, order: item.order, result: resultOf(base, { customerNumber: item.meta.customerNumber, status: 'REJECTED', code: item.code, message: item.message }, now) });
+        continue;
+      }
+      pending.push(item);
+    }
+
+    // Runs of ordinary commands, each merge on its own in between.
+    const relayed: ProfileDoc[] = [];
+    let run: Extract<Item, { kind: 'command' }>[] = [];
+    const flush = async () => {
+      if (run.length > 0) relayed.push(...(await applySegment(run, stored, now, loose, orderOf)));
+      run = [];
+    };
+    for (const item of pending) {
+      if (item.kind !== 'command') continue;
+      if (item.command.type === 'MergeTemporaryProfile') {
+        await flush();
+        // Relay what came before, so the merge sees (and orders after) it.
+        await relay.publish({ profiles: relayed.splice(0) });
+        relayed.push(...(await applyMerge(item, now, loose, orderOf)));
+      } else {
+        run.push(item);
+      }
+    }
+    await flush();
+    await relay.publish({ profiles: relayed, results: loose, dlq: prepared.dlq, order: (commandId) => orderOf.get(commandId) ?? -1 });
+    for (const { result } of loose) deps.onResult?.(result);
+    for (const doc of relayed) for (const entry of doc.pending) if (entry.result) deps.onResult?.(entry.result);
+  }
+
+  return {
+    async handleBatch(batch: Batch): Promise<void> {
+      const now = clock();
+      const prepared = await prepare(batch, now);
+      for (let attemptNumber = 1; ; attemptNumber++) {
+        try {
+          await attempt(prepared, now);
+          return;
+        } catch (error) {
+          if (!(error instanceof WriteConflict) || attemptNumber >= maxAttempts) throw error;
+          logger.info({ topic: batch.topic, partition: batch.partition, attempt: attemptNumber, reason: error.message }, 'write conflict, deciding the batch again');
+        }
+      }
+    },
+  };
+}

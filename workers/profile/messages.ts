@@ -1,0 +1,97 @@
+// From a Kafka message to a command object and its headers, or to the reason it cannot be read.
+import { createHash } from 'node:crypto';
+import type { KafkaMessage } from 'kafkajs';
+import type { AvroCodec } from '../../shared/avro.ts';
+import { DecodeError } from '../../shared/errors.ts';
+import type { CommandHeaders } from './commands.ts';
+
+export const clientNameHeader = 'ET-Client-Name';
+export const correlationIdHeader = 'X-Correlation-Id';
+
+/** Why a message went to the DLQ (the `error-code` header). */
+export type UndecodableCode = 'EMPTY_MESSAGE' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA';
+
+export type Decoded =
+  | { kind: 'command'; raw: unknown; headers: CommandHeaders }
+  | { kind: 'undecodable'; code: UndecodableCode; message: string; commandId: string | null; headers: CommandHeaders };
+
+/** Reads a header case-insensitively (clients differ in how they spell them). */
+export function headerValue(message: Pick<KafkaMessage, 'headers'>, name: string): string | null {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(message.headers ?? {})) {
+    if (key.toLowerCase() !== wanted || value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first === undefined) return null;
+    const text = (typeof first === 'string' ? first : first.toString('utf8')).trim();
+    return text.length > 0 ? text : null;
+  }
+  return null;
+}
+
+/**
+ * The correlation id: the header's, or one derived from the command (or the message position), so
+ * that a redelivered command gets the same one.
+ */
+function correlationIdOf(message: KafkaMessage, where: string): string {
+  const given = headerValue(message, correlationIdHeader);
+  if (given) return given.slice(0, 128);
+  return `gen-${createHash('sha256').update(where).digest('hex').slice(0, 32)}`;
+}
+
+const commandIdPattern = /"commandId"\s*:\s*"((?:[^"\\]|\\.){1,128})"/;
+
+/** The shape an Avro-encoded command decodes to (schemas/CustomerCommand.avsc). */
+type AvroCommand = { commandId: string; type: string; organisationId: number; customerNumber: string | null; payload: string };
+
+const looksLikeAvroCommand = (value: unknown): value is AvroCommand =>
+  value !== null && typeof value === 'object' && typeof (value as AvroCommand).commandId === 'string' && typeof (value as AvroCommand).payload === 'string';
+
+export async function decodeMessage(message: KafkaMessage, position: { topic: string; partition: number }, codec: AvroCodec): Promise<Decoded> {
+  const place = `${position.topic}/${position.partition}/${message.offset}`;
+  const clientName = headerValue(message, clientNameHeader);
+  const headersFor = (commandId: string | null): CommandHeaders => ({ clientName, correlationId: correlationIdOf(message, commandId ?? place) });
+  const undecodable = (code: UndecodableCode, text: string, commandId: string | null = null): Decoded => ({
+    kind: 'undecodable',
+    code,
+    message: text,
+    commandId,
+    headers: headersFor(commandId),
+  });
+
+  const value = message.value;
+  if (!value || value.length === 0) return undecodable('EMPTY_MESSAGE', 'the message has no value');
+
+  if (codec.isFramed(value)) {
+    let decoded: unknown;
+    try {
+      decoded = (await codec.decode(value)).value;
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error; // the registry is away: retry the batch
+      return undecodable(error.message.startsWith('unknown schema id') ? 'UNKNOWN_SCHEMA' : 'MALFORMED_AVRO', error.message);
+    }
+    if (!looksLikeAvroCommand(decoded)) return undecodable('MALFORMED_AVRO', 'the Avro record is not a CustomerCommand');
+    let payload: unknown;
+    try {
+      payload = JSON.parse(decoded.payload);
+    } catch {
+      payload = decoded.payload; // validation names the field
+    }
+    const raw = { commandId: decoded.commandId, type: decoded.type, organisationId: decoded.organisationId, payload, ...(decoded.customerNumber !== null ? { customerNumber: decoded.customerNumber } : {}) };
+    return { kind: 'command', raw, headers: headersFor(decoded.commandId) };
+  }
+
+  const text = value.toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    // Still try to answer the sender: a commandId may be readable in broken JSON.
+    const commandId = commandIdPattern.exec(text)?.[1] ?? null;
+    return undecodable('MALFORMED_JSON', `not valid JSON: ${(error as Error).message.slice(0, 200)}`, commandId);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    return undecodable('NOT_AN_OBJECT', 'a command must be a JSON object');
+  }
+  const commandId = (parsed as { commandId?: unknown }).commandId;
+  return { kind: 'command', raw: parsed, headers: headersFor(typeof commandId === 'string' ? commandId : null) };
+}

@@ -1,0 +1,83 @@
+// Sends what changes owe the outside world: results are made durable in MongoDB first (so a
+// redelivered command gets the same answer), then events, results and DLQ records go out in one
+// batched produce, then the relayed pending entries are dropped from the profiles.
+import type { Admin, Message, Producer } from 'kafkajs';
+import type { AvroCodec, RegisteredType } from '../../shared/avro.ts';
+import { ensureTopics } from '../../shared/kafka.ts';
+import type { Topics } from '../../shared/topics.ts';
+import { correlationIdHeader } from './messages.ts';
+import type { CommandResult, CustomerChanged } from './model.ts';
+import { commandKey, type ProfileDoc, type ProfileStore } from './store.ts';
+
+/** A result that is not inside a profile's pending list (rejections, no-op and organisation-level commands). */
+export type LooseResult = { key: string | null; result: CommandResult; order: number };
+
+export type DlqRecord = { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> };
+
+export type Relay = {
+  publish: (input: { profiles?: ProfileDoc[]; results?: LooseResult[]; dlq?: DlqRecord[]; order?: (commandId: string) => number }) => Promise<void>;
+};
+
+export function makeRelay(deps: {
+  producer: Producer;
+  admin: Admin;
+  codec: AvroCodec;
+  schemas: { result: RegisteredType; event: RegisteredType };
+  topics: Topics;
+  eventPartitions: number;
+  store: Pick<ProfileStore, 'putResults' | 'clearPending'>;
+}): Relay {
+  const { producer, codec, schemas, topics, store } = deps;
+  const knownTopics = new Set<string>();
+
+  const ensureEventTopics = async (names: string[]) => {
+    const missing = [...new Set(names)].filter((name) => !knownTopics.has(name));
+    if (missing.length === 0) return;
+    await ensureTopics(deps.admin, missing.map((topic) => ({ topic, numPartitions: deps.eventPartitions })));
+    for (const name of missing) knownTopics.add(name);
+  };
+
+  const resultMessage = (key: string | null, result: CommandResult): Message => ({
+    key,
+    value: codec.encode(schemas.result, result),
+    headers: { [correlationIdHeader]: result.correlationId },
+  });
+
+  const eventMessage = (event: CustomerChanged): Message => ({
+    key: event.customerNumber,
+    value: codec.encode(schemas.event, event),
+    headers: event.correlationId ? { [correlationIdHeader]: event.correlationId } : {},
+  });
+
+  return {
+    async publish({ profiles = [], results = [], dlq = [], order = () => -1 }) {
+      const pendingResults: LooseResult[] = profiles.flatMap((doc) =>
+        doc.pending.flatMap((entry) => (entry.result && entry.commandId ? [{ key: entry.resultKey, result: entry.result, order: order(entry.commandId) }] : [])),
+      );
+      const allResults = [...pendingResults, ...results].sort((a, b) => a.order - b.order);
+      await store.putResults(
+        allResults.filter(({ result }) => result.commandId !== '').map(({ key, result }) => ({ _id: commandKey(result.organisationId, result.commandId), result, resultKey: key ?? '' })),
+      );
+
+      const eventsByTopic = new Map<string, Message[]>();
+      for (const doc of profiles) {
+        for (const event of doc.pending.flatMap((entry) => entry.events)) {
+          const topic = topics.customerChanged(event.organisationId);
+          const list = eventsByTopic.get(topic) ?? [];
+          list.push(eventMessage(event));
+          eventsByTopic.set(topic, list);
+        }
+      }
+      await ensureEventTopics([...eventsByTopic.keys()]);
+
+      const topicMessages = [
+        ...[...eventsByTopic].map(([topic, messages]) => ({ topic, messages })),
+        ...(allResults.length > 0 ? [{ topic: topics.results, messages: allResults.map(({ key, result }) => resultMessage(key, result)) }] : []),
+        ...(dlq.length > 0 ? [{ topic: topics.dlq, messages: dlq }] : []),
+      ];
+      if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
+
+      await store.clearPending(profiles.filter((doc) => doc.pending.length > 0).map((doc) => ({ customerNumber: doc._id, version: doc.version })));
+    },
+  };
+}

@@ -1,0 +1,218 @@
+// MongoDB adapter of the profile worker. Written for a server without multi-document
+// transactions (FerretDB): every change is one atomic document write, guarded by the version it
+// was decided on; what must leave the process (events, results) is kept inside that same write
+// (`pending`) until it is relayed. Lookups go by _id, which every MongoDB-wire server serves well.
+import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError } from 'mongodb';
+import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
+
+/** What a change owes the outside world; removed once relayed. */
+export type PendingEntry = {
+  commandId: string | null;
+  /** Kafka key of the result (the command's key). */
+  resultKey: string | null;
+  result: CommandResult | null;
+  events: CustomerChanged[];
+};
+
+export type ProfileDoc = Profile & { _id: string; pending: PendingEntry[]; relay: boolean };
+
+/** One per command seen: the number reserved for a creation, then its result once durable. */
+export type CommandDoc = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string; at: Date };
+
+/** A claim on a unique value (an email, a customer account) by one profile of an organisation. */
+export type ClaimDoc = { _id: string; customerNumber: string };
+
+type DefinitionDoc = PreferenceDefinition & { _id: string };
+type CounterDoc = { _id: string; next: number };
+
+/** First customer number; numbers are never reused. */
+const customerNumberBase = 1_000_000;
+
+export const commandKey = (organisationId: number | null, commandId: string) => `${organisationId ?? 0}:${commandId}`;
+export const claimKey = (organisationId: number, value: string) => `${organisationId}:${value}`;
+export const definitionKey = (organisationId: number, key: string) => `${organisationId}:${key}`;
+
+/** A write lost a race with another process (version moved on, unique value claimed): decide again. */
+export class WriteConflict extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WriteConflict';
+  }
+}
+
+export function toProfile(doc: ProfileDoc): Profile {
+  const { _id, pending: _pending, relay: _relay, ...profile } = doc;
+  return profile;
+}
+
+const isDuplicateKey = (error: unknown) =>
+  (error instanceof MongoServerError && error.code === 11000) ||
+  (error instanceof MongoBulkWriteError && [error.writeErrors].flat().some((writeError) => writeError.code === 11000));
+
+export type ProfileStore = ReturnType<typeof makeProfileStore>;
+
+export function makeProfileStore(db: Db, options: { numberBlockSize?: number } = {}) {
+  const profiles: Collection<ProfileDoc> = db.collection('profiles');
+  const commands: Collection<CommandDoc> = db.collection('commands');
+  const emails: Collection<ClaimDoc> = db.collection('emailClaims');
+  const accounts: Collection<ClaimDoc> = db.collection('accountClaims');
+  const definitions: Collection<DefinitionDoc> = db.collection('preferenceDefinitions');
+  const counters: Collection<CounterDoc> = db.collection('counters');
+  const blockSize = options.numberBlockSize ?? 1_000;
+  let block = { next: 0, end: 0 };
+
+  const byIds = async <T extends { _id: string }>(collection: Collection<T>, ids: Iterable<string>): Promise<Map<string, T>> => {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return new Map();
+    const docs = (await collection.find({ _id: { $in: unique } } as never).toArray()) as unknown as T[];
+    return new Map(docs.map((doc) => [doc._id, doc]));
+  };
+
+  const claimsOf = (collection: Collection<ClaimDoc>) => ({
+    find: (ids: Iterable<string>) => byIds(collection, ids),
+    /**
+     * Takes values for profiles: a new claim, or one taken over from a stale owner (a profile that
+     * no longer holds the value). Throws {@link WriteConflict} when another process got there first.
+     */
+    async take(claims: { _id: string; customerNumber: string; staleOwner: string | null }[]): Promise<void> {
+      if (claims.length === 0) return;
+      const operations: AnyBulkWriteOperation<ClaimDoc>[] = claims.map(({ _id, customerNumber, staleOwner }) =>
+        staleOwner === null
+          ? { insertOne: { document: { _id, customerNumber } } }
+          : { replaceOne: { filter: { _id, customerNumber: staleOwner }, replacement: { _id, customerNumber } } },
+      );
+      try {
+        const result = await collection.bulkWrite(operations, { ordered: false });
+        const replaced = claims.filter((claim) => claim.staleOwner !== null).length;
+        if (result.matchedCount < replaced) throw new WriteConflict('a stale claim was taken over by another process');
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new WriteConflict('a value was claimed by another process');
+        throw error;
+      }
+    },
+    /** Gives values back, only where the profile still holds the claim. */
+    async release(claims: ClaimDoc[]): Promise<void> {
+      if (claims.length === 0) return;
+      await collection.bulkWrite(
+        claims.map((claim) => ({ deleteOne: { filter: { _id: claim._id, customerNumber: claim.customerNumber } } })),
+        { ordered: false },
+      );
+    },
+    /** Moves a profile's claims to another profile (merge). */
+    async move(ids: string[], from: string, to: string): Promise<void> {
+      if (ids.length === 0) return;
+      await collection.updateMany({ _id: { $in: ids }, customerNumber: from }, { $set: { customerNumber: to } });
+    },
+  });
+
+  return {
+    profiles,
+    emails: claimsOf(emails),
+    accounts: claimsOf(accounts),
+
+    async ensureIndexes(): Promise<void> {
+      // Everything else is looked up by _id.
+      await profiles.createIndex({ relay: 1 });
+    },
+
+    findCommands: (ids: Iterable<string>) => byIds(commands, ids),
+    findProfiles: (numbers: Iterable<string>) => byIds(profiles, numbers),
+
+    async findDefinitions(ids: Iterable<string>): Promise<Map<string, PreferenceDefinition>> {
+      const docs = await byIds(definitions, ids);
+      return new Map([...docs].map(([id, { _id, ...definition }]) => [id, definition]));
+    },
+
+    /** Customer numbers from a block reserved in one round trip per `numberBlockSize` creations. */
+    async allocateNumbers(count: number): Promise<string[]> {
+      const numbers: string[] = [];
+      while (numbers.length < count) {
+        if (block.next >= block.end) {
+          const size = Math.max(blockSize, count - numbers.length);
+          const counter = await counters.findOneAndUpdate({ _id: 'customerNumber' }, { $inc: { next: size } }, { upsert: true, returnDocument: 'after' });
+          const end = counter?.next ?? size;
+          block = { next: end - size, end };
+        }
+        numbers.push(String(customerNumberBase + block.next++));
+      }
+      return numbers;
+    },
+
+    /** Records the number chosen for each creation before the profile exists, so a redelivery reuses it. */
+    async reserveCreations(reservations: { _id: string; customerNumber: string; resultKey: string }[]): Promise<void> {
+      if (reservations.length === 0) return;
+      try {
+        await commands.insertMany(reservations.map((reservation) => ({ ...reservation, at: new Date() })), { ordered: false });
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new WriteConflict('a creation was reserved by another process');
+        throw error;
+      }
+    },
+
+    /**
+     * Inserts new profiles and replaces changed ones where their version is still the one decided
+     * on. Throws {@link WriteConflict} if any write lost a race.
+     */
+    async writeProfiles(writes: { doc: ProfileDoc; expectedVersion: number | null }[]): Promise<void> {
+      if (writes.length === 0) return;
+      const operations: AnyBulkWriteOperation<ProfileDoc>[] = writes.map(({ doc, expectedVersion }) =>
+        expectedVersion === null
+          ? { insertOne: { document: doc } }
+          : { replaceOne: { filter: { _id: doc._id, version: expectedVersion }, replacement: doc } },
+      );
+      const replacements = writes.filter((write) => write.expectedVersion !== null).length;
+      try {
+        const result = await profiles.bulkWrite(operations, { ordered: false });
+        if (result.matchedCount < replacements) throw new WriteConflict('a profile changed while the batch was decided');
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new WriteConflict('a profile was created by another process');
+        throw error;
+      }
+    },
+
+    async putDefinitions(list: PreferenceDefinition[]): Promise<void> {
+      if (list.length === 0) return;
+      await definitions.bulkWrite(
+        list.map((definition) => {
+          const _id = definitionKey(definition.organisationId, definition.key);
+          return { replaceOne: { filter: { _id }, replacement: { _id, ...definition }, upsert: true } };
+        }),
+        { ordered: false },
+      );
+    },
+
+    /** Makes results durable, so that a redelivered command gets the same one again. */
+    async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<void> {
+      if (results.length === 0) return;
+      await commands.bulkWrite(
+        results.map(({ _id, result, resultKey }) => ({
+          updateOne: { filter: { _id }, update: { $set: { result, resultKey, at: new Date() } }, upsert: true },
+        })),
+        { ordered: false },
+      );
+    },
+
+    /**
+     * Drops relayed entries. Entries are only ever appended with a new version, so a profile whose
+     * version moved on keeps its list for the next relay (which sends the older entries again).
+     */
+    async clearPending(done: { customerNumber: string; version: number }[]): Promise<void> {
+      if (done.length === 0) return;
+      await profiles.bulkWrite(
+        done.map(({ customerNumber, version }) => ({
+          updateOne: { filter: { _id: customerNumber, version }, update: { $set: { pending: [], relay: false } } },
+        })),
+        { ordered: false },
+      );
+    },
+
+    /** Profiles with something still to relay (after a crash between write and relay). */
+    findUnrelayed: (limit: number) => profiles.find({ relay: true }).limit(limit).toArray(),
+
+    /** Removes a merged temporary profile, once its own pending entries were relayed. */
+    async deleteProfile(customerNumber: string, version: number): Promise<void> {
+      await profiles.deleteOne({ _id: customerNumber, version });
+    },
+  };
+}
