@@ -28,6 +28,7 @@ const envSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']),
   KAFKA_CLIENT_ID: z.string().min(1).default('customer-profiles'),
   COMMAND_PARTITIONS: positiveInt.default(6),
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000, 'at least 6000 (the broker minimum)').max(300_000).default(30_000),
   EVENT_PARTITIONS: positiveInt.default(3),
   OPS_PORT: port.default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -38,7 +39,7 @@ const envSchema = z.object({
 
 export type Config = {
   env: string;
-  kafka: { brokers: string[]; clientId: string; commandPartitions: number; eventPartitions: number };
+  kafka: { brokers: string[]; clientId: string; commandPartitions: number; eventPartitions: number; sessionTimeoutMs: number };
   registryUrl: string;
   mongoUri: string;
   redisUrl: string;
@@ -75,6 +76,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       clientId: e.KAFKA_CLIENT_ID,
       commandPartitions: e.COMMAND_PARTITIONS,
       eventPartitions: e.EVENT_PARTITIONS,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     },
     registryUrl: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, ''),
     mongoUri: e.MONGODB_URI,

@@ -16,8 +16,8 @@ export type DlqRecord = { key: string | null; value: string | null; headers: Rec
  * own database, plus a client's view: a producer of commands and a reader of results, events and
  * the DLQ. `organisations` event topics are created up front so the reader can subscribe to them.
  */
-export async function startProfileHarness(options: { organisations?: number[]; workerOverrides?: Partial<ProfileWorkerDeps> } = {}) {
-  const config = testConfig({ COMMAND_PARTITIONS: '3', EVENT_PARTITIONS: '2' });
+export async function startProfileHarness(options: { organisations?: number[]; workerOverrides?: Partial<ProfileWorkerDeps>; startWorker?: boolean } = {}) {
+  const config = testConfig({ COMMAND_PARTITIONS: '3', EVENT_PARTITIONS: '2', KAFKA_SESSION_TIMEOUT_MS: '6000' });
   const logger = testLogger();
   const names = topics(config.env);
   const organisations = options.organisations ?? [1, 2];
@@ -38,7 +38,7 @@ export async function startProfileHarness(options: { organisations?: number[]; w
     workers.push(worker);
     return worker;
   };
-  await startWorker();
+  if (options.startWorker !== false) await startWorker();
 
   const codec = makeAvroCodec(config.registryUrl);
   const results: Received<CommandResult>[] = [];

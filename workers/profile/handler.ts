@@ -24,6 +24,8 @@ export type HandlerDeps = {
   maxAttempts?: number;
   /** Called with each command's outcome (metrics). */
   onResult?: (result: CommandResult) => void;
+  /** Test hooks for fault injection: after the MongoDB writes of a batch, after its produce. */
+  hooks?: { afterWrite?: () => void | Promise<void>; afterPublish?: () => void | Promise<void> };
 };
 
 type Item =
@@ -353,7 +355,9 @@ export function makeCommandHandler(deps: HandlerDeps) {
       }
     }
     await flush();
+    await deps.hooks?.afterWrite?.();
     await relay.publish({ profiles: relayed, results: loose, dlq: prepared.dlq, order: (commandId) => orderOf.get(commandId) ?? -1 });
+    await deps.hooks?.afterPublish?.();
     for (const { result } of loose) deps.onResult?.(result);
     for (const doc of relayed) for (const entry of doc.pending) if (entry.result) deps.onResult?.(entry.result);
   }

@@ -9,7 +9,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import type { Mongo } from '../../shared/mongo.ts';
 import { topics } from '../../shared/topics.ts';
-import { makeCommandHandler } from './handler.ts';
+import { makeCommandHandler, type HandlerDeps } from './handler.ts';
 import { newProfileUuid } from './ids.ts';
 import { makeRelay } from './relay.ts';
 import { makeProfileStore } from './store.ts';
@@ -22,6 +22,8 @@ export type ProfileWorkerDeps = {
   metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal'>;
   /** Test hook: the clock of decisions. @defaultValue () => new Date() */
   clock?: () => Date;
+  /** Test hooks for fault injection (see handler.ts). */
+  hooks?: HandlerDeps['hooks'];
 };
 
 const schemaFile = (name: string) => new URL(`../../schemas/${name}.avsc`, import.meta.url);
@@ -61,6 +63,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     logger,
     clock: deps.clock ?? (() => new Date()),
     newUuid: newProfileUuid,
+    ...(deps.hooks ? { hooks: deps.hooks } : {}),
     onResult: (outcome) => metrics?.commandsTotal.inc({ type: outcome.commandType ?? 'unknown', status: outcome.status, code: outcome.code ?? '' }),
   });
 
@@ -86,6 +89,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     topics: [names.commands],
     logger,
     fromBeginning: true,
+    sessionTimeout: config.kafka.sessionTimeoutMs,
     handleBatch: (batch) => handler.handleBatch(batch),
   });
   let running = true;

@@ -1,0 +1,153 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
+import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
+import { waitFor } from '../helpers/services.ts';
+
+/** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
+describe('profile worker: delivery guarantees', () => {
+  let harness: ProfileHarness | undefined;
+  afterEach(async () => {
+    await harness?.close();
+    harness = undefined;
+  });
+
+  const versionsOf = (h: ProfileHarness, customerNumber: string) => h.eventsOf(customerNumber).map((event) => event.version);
+
+  it('a command sent twice has one effect and gets the same result again', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const create = commandJson('CreateProfile', { ...creator, firstName: 'A', surname: 'B' });
+    await h.send(create);
+    const first = await h.result(create['commandId'] as string);
+    const update = commandJson('UpdateProfile', { ...actor, surname: 'C' }, { customerNumber: first.customerNumber });
+    await h.send(update);
+    await h.result(update['commandId'] as string);
+    // Both again, after another change moved the profile on.
+    await h.send(commandJson('UpdateProfile', { ...actor, surname: 'D' }, { customerNumber: first.customerNumber }));
+    await h.send(create);
+    await h.send(update);
+    await waitFor('second results', () => h.resultsFor(create['commandId'] as string).length === 2 && h.resultsFor(update['commandId'] as string).length === 2);
+
+    const [a, b] = h.resultsFor(create['commandId'] as string).map((result) => result.value);
+    expect(b).toEqual(a);
+    const [c, d] = h.resultsFor(update['commandId'] as string).map((result) => result.value);
+    expect(d).toEqual(c);
+    expect(d).toMatchObject({ version: 2 });
+    expect(await h.mongo.db.collection('profiles').countDocuments({ createdBy: 'agent-7' })).toBe(1);
+    await waitFor('three events', () => versionsOf(h, first.customerNumber!).length >= 3);
+    expect(versionsOf(h, first.customerNumber!)).toEqual([1, 2, 3]);
+  });
+
+  it('same-key commands take effect in order and their events come in version order without gaps', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const create = commandJson('CreateProfile', { ...creator, firstName: 'A', surname: 'B' });
+    await h.send(create);
+    const customer = (await h.result(create['commandId'] as string)).customerNumber!;
+    const updates = Array.from({ length: 40 }, (_, index) => commandJson('UpdateProfile', { ...actor, surname: `S${index}` }, { customerNumber: customer }));
+    await h.sendMany(updates);
+    await waitFor('41 events', () => versionsOf(h, customer).length >= 41);
+    expect(versionsOf(h, customer)).toEqual(Array.from({ length: 41 }, (_, index) => index + 1));
+    const last = h.eventsOf(customer).at(-1)!;
+    expect(last.profile!.surname).toBe('S39');
+    for (const [index, update] of updates.entries()) expect((await h.result(update['commandId'] as string)).version).toBe(index + 2);
+  });
+
+  it('a merge stays correct while other commands hit the permanent profile from another partition', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    await h.startWorker(); // two consumers in the group: partitions handled concurrently
+    const run = async (command: Record<string, unknown>) => {
+      await h.send(command);
+      return h.result(command['commandId'] as string);
+    };
+    await run(commandJson('DefinePreference', { key: 'zone' }));
+    const permanent = (await run(commandJson('CreateProfile', { ...creator, firstName: 'P', surname: 'P' }))).customerNumber!;
+    const temporary = (await run(commandJson('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3_600) }))).customerNumber!;
+    await run(commandJson('SetPreference', { key: 'zone', value: 'T' }, { customerNumber: temporary }));
+
+    const updates = Array.from({ length: 30 }, (_, index) => commandJson('AddCustomerAccount', { customerAccountId: `acc-${permanent}-${index}` }, { customerNumber: permanent }));
+    const merge = commandJson('MergeTemporaryProfile', { ...actor, permanentCustomerNumber: permanent }, { customerNumber: temporary });
+    await Promise.all([h.sendMany(updates.slice(0, 15)), h.send(merge), h.sendMany(updates.slice(15))]);
+    expect(await h.result(merge['commandId'] as string)).toMatchObject({ status: 'ACCEPTED' });
+    for (const update of updates) expect(await h.result(update['commandId'] as string)).toMatchObject({ status: 'ACCEPTED' });
+
+    await waitFor('all events of the permanent profile', () => versionsOf(h, permanent).length >= 32);
+    expect(versionsOf(h, permanent)).toEqual(Array.from({ length: 32 }, (_, index) => index + 1));
+    const final = h.eventsOf(permanent).at(-1)!.profile!;
+    expect(final.relatedCustomerNumbers).toEqual([temporary]);
+    expect(final.customerAccounts).toHaveLength(30);
+    expect(final.preferences).toEqual([{ key: 'zone', value: 'T' }]);
+  });
+
+  describe('a worker killed (SIGKILL) mid-batch and restarted', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+
+    async function crashOnce(h: ProfileHarness, at: 'afterWrite' | 'afterPublish', send: () => Promise<void>) {
+      const child = spawn(process.execPath, ['test/helpers/crashingWorker.ts'], {
+        cwd: root,
+        env: {
+          ...process.env,
+          ...inject('services'),
+          PROFILES_ENV: h.config.env,
+          KAFKA_SESSION_TIMEOUT_MS: '6000',
+          CRASH_AT: at,
+          CRASH_DB: h.mongo.db.databaseName,
+          BOARD_DISABLED: 'true',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+        child.on('exit', () => reject(new Error('the crashing worker exited before it was ready')));
+      });
+      await send();
+      expect(await exited).toBe('SIGKILL');
+    }
+
+    it('between the MongoDB write and the produce: nothing is lost, nothing doubled', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const create = commandJson('CreateProfile', { ...creator, firstName: 'Crash', surname: 'Test' });
+      await crashOnce(h, 'afterWrite', () => h.send(create));
+      // Written but not sent: the profile holds its pending event and result.
+      const written = await h.mongo.db.collection('profiles').findOne({ createdBy: 'agent-7' });
+      expect(written).toMatchObject({ version: 1, relay: true, pending: [expect.objectContaining({ commandId: create['commandId'] })] });
+      expect(h.resultsFor(create['commandId'] as string)).toHaveLength(0);
+
+      await h.startWorker();
+      const result = await h.result(create['commandId'] as string, 40_000);
+      expect(result).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: written!['_id'] });
+      await waitFor('the CREATED event', () => h.eventsOf(result.customerNumber!).length > 0);
+      expect(await h.mongo.db.collection('profiles').countDocuments({})).toBe(1);
+      expect(await h.mongo.db.collection('profiles').findOne({ _id: result.customerNumber as never })).toMatchObject({ relay: false, pending: [] });
+      // A later command shows the number was not taken twice and versions go on.
+      const update = commandJson('UpdateProfile', { ...actor, surname: 'After' }, { customerNumber: result.customerNumber });
+      await h.send(update);
+      expect(await h.result(update['commandId'] as string)).toMatchObject({ version: 2 });
+      await waitFor('two events', () => versionsOf(h, result.customerNumber!).length >= 2);
+      expect([...new Set(h.eventsOf(result.customerNumber!).map((event) => event.eventId))]).toHaveLength(2);
+      expect(h.resultsFor(create['commandId'] as string).every((received) => received.value.version === 1)).toBe(true);
+    });
+
+    it('after the produce, before the offset commit: redelivered, answered the same, applied once', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const create = commandJson('CreateProfile', { ...creator, firstName: 'Crash', surname: 'Late' });
+      await crashOnce(h, 'afterPublish', () => h.send(create));
+      const first = await h.result(create['commandId'] as string);
+
+      await h.startWorker();
+      await waitFor('the redelivered result', () => h.resultsFor(create['commandId'] as string).length >= 2, { timeoutMs: 40_000 });
+      const [a, b] = h.resultsFor(create['commandId'] as string).map((received) => received.value);
+      expect(b).toEqual(a);
+      expect(a).toEqual(first);
+      expect(await h.mongo.db.collection('profiles').countDocuments({})).toBe(1);
+      const versions = versionsOf(h, first.customerNumber!);
+      expect(new Set(versions)).toEqual(new Set([1]));
+    });
+  });
+});
