@@ -9,5 +9,10 @@ import { projectRoot, readStackEnv } from './stackEnv.ts';
 if (serviceVariables.every((name) => !process.env[name])) {
   execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
   Object.assign(process.env, readStackEnv());
+  // Local use: without credentials the dashboard is disabled rather than the start refused.
+  if (!process.env['BOARD_USER'] && !process.env['BOARD_PASSWORD'] && !process.env['BOARD_DISABLED']) {
+    process.env['BOARD_DISABLED'] = 'true';
+    console.error('[start] local stack: bull-board disabled (set BOARD_USER and BOARD_PASSWORD to enable it)');
+  }
 }
 await main(process.env);
