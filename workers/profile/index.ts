@@ -19,7 +19,7 @@ export type ProfileWorkerDeps = {
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
-  metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal'>;
+  metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal' | 'eventPublishLagSeconds'>;
   /** Test hook: the clock of decisions. @defaultValue () => new Date() */
   clock?: () => Date;
   /** Test hooks for fault injection (see handler.ts). */
@@ -55,7 +55,20 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
   await store.ensureIndexes();
   const producer = makeProducer(kafka);
   await producer.connect();
-  const relay = makeRelay({ producer, admin, codec, schemas: { event, result }, topics: names, eventPartitions: config.kafka.eventPartitions, store });
+  const relay = makeRelay({
+    producer,
+    admin,
+    codec,
+    schemas: { event, result },
+    topics: names,
+    eventPartitions: config.kafka.eventPartitions,
+    store,
+    onPublished: ({ events, dlq }) => {
+      const now = Date.now();
+      for (const sent of events) metrics?.eventPublishLagSeconds.observe((now - Date.parse(sent.occurredAt)) / 1_000);
+      if (dlq > 0) metrics?.dlqTotal.inc(dlq);
+    },
+  });
   const handler = makeCommandHandler({
     store,
     relay,

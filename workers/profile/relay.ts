@@ -26,6 +26,8 @@ export function makeRelay(deps: {
   topics: Topics;
   eventPartitions: number;
   store: Pick<ProfileStore, 'putResults' | 'clearPending'>;
+  /** Called after a produce with what it carried (metrics). */
+  onPublished?: (sent: { events: CustomerChanged[]; dlq: number }) => void;
 }): Relay {
   const { producer, codec, schemas, topics, store } = deps;
   const knownTopics = new Set<string>();
@@ -76,6 +78,7 @@ export function makeRelay(deps: {
         ...(dlq.length > 0 ? [{ topic: topics.dlq, messages: dlq }] : []),
       ];
       if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
+      deps.onPublished?.({ events: profiles.flatMap((doc) => doc.pending.flatMap((entry) => entry.events)), dlq: dlq.length });
 
       await store.clearPending(profiles.filter((doc) => doc.pending.length > 0).map((doc) => ({ customerNumber: doc._id, version: doc.version })));
     },
