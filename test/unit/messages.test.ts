@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { KafkaMessage } from 'kafkajs';
+import type { AvroCodec } from '../../shared/avro.ts';
+import { DecodeError } from '../../shared/errors.ts';
+import { decodeMessage, headerValue } from '../../workers/profile/messages.ts';
+
+/** Decoding of plain bytes needs no registry; framed bytes get a codec that knows no schema. */
+const codec: AvroCodec = {
+  register: () => Promise.reject(new Error('not used')),
+  encode: () => Buffer.alloc(0),
+  decode: (buffer) => Promise.reject(new DecodeError(`unknown schema id ${buffer.length >= 5 ? buffer.readInt32BE(1) : -1}`)),
+  isFramed: (buffer) => buffer.length >= 5 && buffer[0] === 0,
+};
+
+const message = (value: Buffer | null, headers: KafkaMessage['headers'] = { 'ET-Client-Name': 'acme-shop' }): KafkaMessage =>
+  ({ key: Buffer.from('k'), value, headers, offset: '42', timestamp: '0', attributes: 0 }) as KafkaMessage;
+
+const decode = (value: Buffer | null, headers?: KafkaMessage['headers']) => decodeMessage(message(value, headers), { topic: 't', partition: 0 }, codec);
+
+describe('decodeMessage', () => {
+  it('given a JSON object, then a command with its client name and a correlation id derived from the commandId', async () => {
+    const first = await decode(Buffer.from('{"commandId":"c1","type":"X"}'));
+    const again = await decode(Buffer.from('{"commandId":"c1","type":"X"}'));
+    expect(first).toMatchObject({ kind: 'command', raw: { commandId: 'c1' }, headers: { clientName: 'acme-shop' } });
+    expect(first.headers.correlationId).toBe(again.headers.correlationId);
+  });
+
+  it('given X-Correlation-Id in any case, then it is used', async () => {
+    expect((await decode(Buffer.from('{}'), { 'x-correlation-id': 'abc', 'et-client-name': 'a-b' })).headers).toEqual({ correlationId: 'abc', clientName: 'a-b' });
+    expect(headerValue(message(null, { 'ET-Client-Name': [Buffer.from('x-y')] }), 'et-client-name')).toBe('x-y');
+  });
+
+  it.each([
+    ['an empty value', null, 'EMPTY_MESSAGE'],
+    ['broken JSON', Buffer.from('{"commandId":"c9",'), 'MALFORMED_JSON'],
+    ['a JSON array', Buffer.from('[1]'), 'NOT_AN_OBJECT'],
+    ['a JSON string', Buffer.from('"text"'), 'NOT_AN_OBJECT'],
+    ['an unknown schema id', Buffer.from([0, 0, 0, 0, 9, 1]), 'UNKNOWN_SCHEMA'],
+  ])('given %s, then undecodable with %s', async (_, value, code) => {
+    expect(await decode(value)).toMatchObject({ kind: 'undecodable', code });
+  });
+
+  it('given broken JSON with a readable commandId, then the commandId is kept for the result', async () => {
+    expect(await decode(Buffer.from('{"type":"CreateProfile","commandId":"c9", "payload": {'))).toMatchObject({ kind: 'undecodable', commandId: 'c9' });
+  });
+
+  it('property: any bytes decode to a command or an undecodable record, never an exception', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.json().map((text) => new TextEncoder().encode(text))), async (bytes) => {
+        const decoded = await decode(Buffer.from(bytes));
+        expect(['command', 'undecodable']).toContain(decoded.kind);
+        if (decoded.kind === 'undecodable') expect(decoded.message.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
