@@ -31,6 +31,9 @@ const envSchema = z.object({
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000, 'at least 6000 (the broker minimum)').max(300_000).default(30_000),
   EVENT_PARTITIONS: positiveInt.default(3),
   OPS_PORT: port.default(3000),
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
+  EXPIRATION_HORIZON_MS: z.coerce.number().int().min(2_000).max(86_400_000).default(300_000),
+  ERASURE_CONCURRENCY: positiveInt.max(256).default(16),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BOARD_USER: z.string().min(1).optional(),
   BOARD_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
@@ -44,6 +47,7 @@ export type Config = {
   mongoUri: string;
   redisUrl: string;
   ops: { port: number; board: { user: string; password: string } | 'disabled' | 'unset' };
+  expiry: { reconcileIntervalMs: number; horizonMs: number; erasureConcurrency: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 };
 
@@ -67,6 +71,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  // Jobs are kept in Redis only for what is due within the horizon; each reconciliation must reach
+  // past the next one, or an expiration could fall between two.
+  if (e.EXPIRATION_HORIZON_MS < 2 * e.RECONCILE_INTERVAL_MS) {
+    throw new ConfigError(`invalid configuration: EXPIRATION_HORIZON_MS: must be at least twice RECONCILE_INTERVAL_MS (${2 * e.RECONCILE_INTERVAL_MS})`);
+  }
   const board =
     e.BOARD_DISABLED ? 'disabled' : e.BOARD_USER && e.BOARD_PASSWORD ? { user: e.BOARD_USER, password: e.BOARD_PASSWORD } : 'unset';
   return {
@@ -82,6 +91,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     mongoUri: e.MONGODB_URI,
     redisUrl: e.REDIS_URL,
     ops: { port: e.OPS_PORT, board },
+    expiry: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, horizonMs: e.EXPIRATION_HORIZON_MS, erasureConcurrency: e.ERASURE_CONCURRENCY },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry } from 'kafkajs';
 import { HandlerError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -69,7 +69,8 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
 
 /** Producer for the suite: acks from all in-sync replicas, batched sends, no auto topic creation. */
 export function makeProducer(kafka: Kafka): Producer {
-  return kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5 });
+  // The Java client's partitioner (murmur2), chosen explicitly: same key, same partition as any other client.
+  return kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
 export type Batch = { topic: string; partition: number; messages: KafkaMessage[] };

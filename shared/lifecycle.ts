@@ -7,6 +7,8 @@ export type RunningWorker = {
   isReady: () => boolean;
   /** Stops taking new work, finishes what is in flight, commits, closes. */
   stop: () => Promise<void>;
+  /** BullMQ queues the worker uses, for the dashboard. */
+  queueNames?: string[];
 };
 
 /**

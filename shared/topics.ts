@@ -3,6 +3,8 @@ export const topics = (env: string) => ({
   commands: `customer-commands-${env}`,
   results: `customer-command-results-${env}`,
   dlq: `customer-commands-dlq-${env}`,
+  /** Internal: the profile worker's schedule records for the scheduler (ids and dates only). */
+  expirations: `customer-expirations-${env}`,
   customerChanged: (organisationId: number) => `customer-changed-${env}-${organisationId}`,
 });
 

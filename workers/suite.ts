@@ -49,10 +49,10 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
           workers.push(await startProfileWorker({ config, kafka, mongo, metrics: ops.metrics, logger: logger.child({ worker: name }) }));
           break;
         case 'scheduler':
-          workers.push(await startScheduler({ redis, logger: logger.child({ worker: name }) }));
+          workers.push(await startScheduler({ config, kafka, mongo, metrics: ops.metrics, logger: logger.child({ worker: name }) }));
           break;
         case 'deletion':
-          workers.push(await startDeletionWorker({ mongo, redis, logger: logger.child({ worker: name }) }));
+          workers.push(await startDeletionWorker({ config, kafka, mongo, metrics: ops.metrics, logger: logger.child({ worker: name }) }));
           break;
         default: {
           const unreachable: never = name;
@@ -60,6 +60,9 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
         }
       }
     }
+    // The dashboard shows the suite's queues (read from Redis; jobs carry ids only).
+    const queueNames = [...new Set(workers.flatMap((worker) => worker.queueNames ?? []))];
+    ops.showQueues(queueNames);
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;

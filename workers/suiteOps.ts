@@ -9,6 +9,8 @@ import { makeMetrics, type Metrics } from '../shared/metrics.ts';
 import type { Mongo } from '../shared/mongo.ts';
 import { assertBoardConfigured, startOpsServer, type OpsServer, type ReadinessCheck } from '../shared/ops.ts';
 import type { Redis } from '../shared/redis.ts';
+import { makeQueue } from '../shared/queue.ts';
+import type { Queue } from 'bullmq';
 
 export type SuiteChecksDeps = {
   registryUrl: string;
@@ -52,12 +54,14 @@ export function makeSuiteChecks(deps: SuiteChecksDeps): Record<string, Readiness
 export type SuiteOps = {
   metrics: Metrics;
   server: OpsServer;
+  /** Shows these BullMQ queues on the dashboard (its own read-only connections). */
+  showQueues: (names: readonly string[]) => void;
   /** Closes the server, then its Kafka admin client. */
   close: () => Promise<void>;
 };
 
 export type SuiteOpsDeps = Omit<SuiteChecksDeps, 'admin' | 'registryUrl'> & {
-  config: Pick<Config, 'ops' | 'registryUrl'>;
+  config: Pick<Config, 'ops' | 'registryUrl' | 'redisUrl'>;
   kafka: Kafka;
   logger: Logger;
 };
@@ -81,11 +85,18 @@ export async function startSuiteOps(deps: SuiteOpsDeps): Promise<SuiteOps> {
       checks: makeSuiteChecks({ ...deps, admin, registryUrl: config.registryUrl }),
       logger: logger.child({ component: 'ops' }),
     });
+    let shown: Queue[] = [];
     return {
       metrics,
       server,
+      showQueues: (names) => {
+        if (config.ops.board === 'disabled') return;
+        shown = names.map((name) => makeQueue(name, { redisUrl: config.redisUrl }) as unknown as Queue);
+        server.setQueues(shown);
+      },
       close: async () => {
         await server.close();
+        await Promise.all(shown.map((queue) => queue.close()));
         await admin.disconnect();
       },
     };

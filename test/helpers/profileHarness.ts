@@ -5,6 +5,10 @@ import type { RunningWorker } from '../../shared/lifecycle.ts';
 import { connectMongo, type Mongo } from '../../shared/mongo.ts';
 import { topics } from '../../shared/topics.ts';
 import { startProfileWorker, type ProfileWorkerDeps } from '../../workers/profile/index.ts';
+import { startDeletionWorker, type DeletionWorkerDeps } from '../../workers/deletion/index.ts';
+import { reconcileQueueName, startScheduler } from '../../workers/scheduler/index.ts';
+import { erasureQueueName } from '../../shared/erasureQueue.ts';
+import { makeQueue } from '../../shared/queue.ts';
 import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';
 import { randomName, testConfig, testLogger, waitFor } from './services.ts';
 
@@ -16,8 +20,10 @@ export type DlqRecord = { key: string | null; value: string | null; headers: Rec
  * own database, plus a client's view: a producer of commands and a reader of results, events and
  * the DLQ. `organisations` event topics are created up front so the reader can subscribe to them.
  */
-export async function startProfileHarness(options: { organisations?: number[]; workerOverrides?: Partial<ProfileWorkerDeps>; startWorker?: boolean } = {}) {
-  const config = testConfig({ COMMAND_PARTITIONS: '3', EVENT_PARTITIONS: '2', KAFKA_SESSION_TIMEOUT_MS: '6000' });
+export async function startProfileHarness(
+  options: { organisations?: number[]; workerOverrides?: Partial<ProfileWorkerDeps>; startWorker?: boolean; expiry?: boolean; env?: Record<string, string> } = {},
+) {
+  const config = testConfig({ COMMAND_PARTITIONS: '3', EVENT_PARTITIONS: '2', KAFKA_SESSION_TIMEOUT_MS: '6000', RECONCILE_INTERVAL_MS: '2000', EXPIRATION_HORIZON_MS: '20000', ...options.env });
   const logger = testLogger();
   const names = topics(config.env);
   const organisations = options.organisations ?? [1, 2];
@@ -39,6 +45,12 @@ export async function startProfileHarness(options: { organisations?: number[]; w
     return worker;
   };
   if (options.startWorker !== false) await startWorker();
+  const expiryWorkers: RunningWorker[] = [];
+  const startExpiryWorkers = async (overrides: Partial<DeletionWorkerDeps> = {}) => {
+    expiryWorkers.push(await startScheduler({ config, kafka, mongo, logger }));
+    expiryWorkers.push(await startDeletionWorker({ config, kafka, mongo, logger, ...overrides }));
+  };
+  if (options.expiry) await startExpiryWorkers();
 
   const codec = makeAvroCodec(config.registryUrl);
   const results: Received<CommandResult>[] = [];
@@ -80,6 +92,10 @@ export async function startProfileHarness(options: { organisations?: number[]; w
     events,
     dlq,
     startWorker,
+    startExpiryWorkers,
+    async stopExpiryWorkers() {
+      for (const worker of expiryWorkers.splice(0).reverse()) await worker.stop();
+    },
     /** Sends a command as a client would: JSON, with ET-Client-Name unless told otherwise. */
     async send(command: Record<string, unknown> | Buffer | string, options: { key?: string; headers?: Record<string, string>; clientName?: string | null } = {}) {
       const value = Buffer.isBuffer(command) ? command : Buffer.from(typeof command === 'string' ? command : JSON.stringify(command));
@@ -107,10 +123,16 @@ export async function startProfileHarness(options: { organisations?: number[]; w
       for (const worker of workers.splice(0)) await worker.stop();
     },
     async close() {
+      for (const worker of expiryWorkers.splice(0).reverse()) await worker.stop();
       for (const worker of workers.splice(0)) await worker.stop();
+      for (const name of [erasureQueueName(config.env), reconcileQueueName(config.env)]) {
+        const queue = makeQueue(name, { redisUrl: config.redisUrl });
+        await queue.obliterate({ force: true }).catch(() => undefined);
+        await queue.close();
+      }
       await reader.stop();
       await producer.disconnect();
-      await admin.deleteTopics({ topics: [names.commands, names.results, names.dlq, ...organisations.map((organisationId) => names.customerChanged(organisationId))] }).catch(() => undefined);
+      await admin.deleteTopics({ topics: [names.commands, names.results, names.dlq, names.expirations, ...organisations.map((organisationId) => names.customerChanged(organisationId))] }).catch(() => undefined);
       await admin.disconnect();
       await mongo.db.dropDatabase();
       await mongo.close();

@@ -1,17 +1,97 @@
+// The deletion worker: runs the erasure saga for each due erasure job (deactivated and expired
+// customers), then publishes their DELETED event. Wiring only.
+import { DelayedError, type Job } from 'bullmq';
+import type { Kafka } from 'kafkajs';
+import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
+import type { Config } from '../../shared/config.ts';
+import { erasureQueueName, makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
+import { ensureTopics, makeProducer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
 import type { Mongo } from '../../shared/mongo.ts';
-import type { Redis } from '../../shared/redis.ts';
+import { makeWorker } from '../../shared/queue.ts';
+import { topics } from '../../shared/topics.ts';
+import { correlationIdHeader } from '../profile/messages.ts';
+import { makeEraser, type ErasureOutcome, type EraserDeps } from './erase.ts';
+import { makeErasureStore } from './store.ts';
 
-export type DeletionWorkerDeps = { mongo: Mongo; redis: Redis; logger: Logger };
+export type DeletionWorkerDeps = {
+  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'redisUrl' | 'expiry'>;
+  kafka: Kafka;
+  mongo: Mongo;
+  logger: Logger;
+  metrics?: Pick<Metrics, 'erasuresTotal'>;
+  /** Test hook (fault injection). */
+  afterStep?: EraserDeps['afterStep'];
+};
 
-/**
- * The deletion worker: erases deactivated and expired customers with all their connected data.
- * Skeleton for now: it checks its connections and reports ready.
- */
-export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<RunningWorker> {
-  await deps.mongo.db.command({ ping: 1 });
-  await deps.redis.ping();
-  deps.logger.info('deletion worker ready');
-  return { name: 'deletion', isReady: () => true, stop: async () => undefined };
+export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<RunningWorker & { queueName: string }> {
+  const { config, kafka, mongo, logger } = deps;
+  const names = topics(config.env);
+  const store = makeErasureStore(mongo.db);
+  await store.ensureIndexes();
+
+  const codec = makeAvroCodec(config.registryUrl);
+  const eventType = await codec.register(await readSchemaFile(new URL('../../schemas/CustomerChanged.avsc', import.meta.url)));
+  const admin = kafka.admin();
+  await admin.connect();
+  const producer = makeProducer(kafka);
+  await producer.connect();
+  const knownTopics = new Set<string>();
+
+  const queue = makeErasureQueue(config.env, config.redisUrl);
+  const jobs = makeErasureJobs(queue);
+  const eraser = makeEraser({
+    store,
+    clock: () => new Date(),
+    logger,
+    removeJobs: (target) => jobs.cancel(target),
+    publishDeleted: async (event) => {
+      const topic = names.customerChanged(event.organisationId);
+      if (!knownTopics.has(topic)) {
+        await ensureTopics(admin, [{ topic, numPartitions: config.kafka.eventPartitions }]);
+        knownTopics.add(topic);
+      }
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: event.customerNumber, value: codec.encode(eventType, event), headers: { [correlationIdHeader]: event.correlationId ?? '' } }],
+      });
+    },
+    ...(deps.afterStep ? { afterStep: deps.afterStep } : {}),
+  });
+
+  const worker = makeWorker<ErasureJobData, ErasureOutcome['kind']>(
+    erasureQueueName(config.env),
+    async (job: Job<ErasureJobData>, token?: string) => {
+      const outcome = await eraser.erase(job.data);
+      if (outcome.kind === 'not-due' && outcome.dueAt !== null && token) {
+        // Fired early (clock skew) or rescheduled: wait for the date in the same job.
+        await job.moveToDelayed(Date.parse(outcome.dueAt), token);
+        throw new DelayedError();
+      }
+      if (outcome.kind === 'erased') deps.metrics?.erasuresTotal.inc({ reason: outcome.receipt.reason });
+      return outcome.kind;
+    },
+    { redisUrl: config.redisUrl, concurrency: config.expiry.erasureConcurrency },
+  );
+  worker.on('failed', (job, error) => {
+    logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: { message: error.message } }, 'erasure attempt failed; it will be retried');
+  });
+  await worker.waitUntilReady();
+  logger.info({ queue: erasureQueueName(config.env) }, 'deletion worker ready');
+
+  return {
+    name: 'deletion',
+    queueName: erasureQueueName(config.env),
+    isReady: () => worker.isRunning(),
+    stop: async () => {
+      // Lets the erasures in flight finish (each step is resumable anyway).
+      await worker.close();
+      await queue.close();
+      await producer.disconnect();
+      await admin.disconnect();
+    },
+  };
 }

@@ -205,7 +205,7 @@ export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfil
     case 'AddCustomerAccount': {
       const { customerAccountId, actor } = command.payload;
       const owner = context.accountOwner(customerAccountId);
-      if (owner !== null && owner !== self) return reject('ACCOUNT_TAKEN', `customer account ${customerAccountId} is linked to another profile`, profile.version);
+      if (owner !== null && owner !== self) return reject('ACCOUNT_TAKEN', 'the customer account is linked to another profile of the organisation', profile.version);
       if (profile.customerAccounts.includes(customerAccountId)) return change(profile, profile, 'UPDATED', actor, now);
       return change(profile, { ...profile, customerAccounts: [...profile.customerAccounts, customerAccountId] }, 'UPDATED', actor, now);
     }

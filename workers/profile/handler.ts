@@ -158,11 +158,15 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const owners = new Set([...emailClaims.values(), ...accountClaims.values()].map((claim) => claim.customerNumber).filter((number) => !docs.has(number)));
     const ownerDocs = await store.findProfiles(owners);
     const profileOf = (number: string) => docs.get(number) ?? ownerDocs.get(number);
+    const emailsOf = (profile: Profile) => {
+      const key = emailKeyOf(profile);
+      return key ? [claimKey(profile.organisationId, key)] : [];
+    };
+    const accountsOf = (profile: Profile) => profile.customerAccounts.map((account) => claimKey(profile.organisationId, account));
     const holds = (kind: 'email' | 'account', id: string, number: string) => {
       const owner = profileOf(number);
-      if (!owner || claimKey(owner.organisationId, '') !== id.slice(0, id.indexOf(':') + 1)) return false;
-      const value = id.slice(id.indexOf(':') + 1);
-      return kind === 'email' ? emailKeyOf(owner) === value : owner.customerAccounts.includes(value);
+      if (!owner) return false;
+      return (kind === 'email' ? emailsOf(owner) : accountsOf(owner)).includes(id);
     };
     const makeIndex = (kind: 'email' | 'account', claims: Map<string, { customerNumber: string }>) => {
       const dbOwner = new Map([...claims].map(([id, claim]) => [id, claim.customerNumber]));
@@ -186,11 +190,6 @@ export function makeCommandHandler(deps: HandlerDeps) {
         index.touched.add(id);
       }
     };
-    const emailsOf = (profile: Profile) => {
-      const key = emailKeyOf(profile);
-      return key ? [claimKey(profile.organisationId, key)] : [];
-    };
-    const accountsOf = (profile: Profile) => profile.customerAccounts.map((account) => claimKey(profile.organisationId, account));
 
     for (const { command, key } of commands) {
       const target = isCreation(command) ? reserved.get(command.commandId)! : command.customerNumber!;

@@ -41,6 +41,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     { topic: names.commands, numPartitions: config.kafka.commandPartitions },
     { topic: names.results, numPartitions: config.kafka.commandPartitions },
     { topic: names.dlq, numPartitions: 1 },
+    { topic: names.expirations, numPartitions: config.kafka.commandPartitions },
   ]);
 
   const codec = makeAvroCodec(config.registryUrl);

@@ -3,6 +3,7 @@
 // batched produce, then the relayed pending entries are dropped from the profiles.
 import type { Admin, Message, Producer } from 'kafkajs';
 import type { AvroCodec, RegisteredType } from '../../shared/avro.ts';
+import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
 import { ensureTopics } from '../../shared/kafka.ts';
 import type { Topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from './messages.ts';
@@ -51,6 +52,12 @@ export function makeRelay(deps: {
     headers: event.correlationId ? { [correlationIdHeader]: event.correlationId } : {},
   });
 
+  const scheduleMessage = (event: CustomerChanged): Message => {
+    const due = event.profile ? erasureDueOf(event.profile) : null;
+    const record: ScheduleRecord = { organisationId: event.organisationId, customerNumber: event.customerNumber, version: event.version, dueAt: due?.dueAt ?? null };
+    return { key: `${event.organisationId}:${event.customerNumber}`, value: JSON.stringify(record) };
+  };
+
   return {
     async publish({ profiles = [], results = [], dlq = [], order = () => -1 }) {
       const pendingResults: LooseResult[] = profiles.flatMap((doc) =>
@@ -72,10 +79,14 @@ export function makeRelay(deps: {
       }
       await ensureEventTopics([...eventsByTopic.keys()]);
 
+      // Every change tells the scheduler when (or that no longer) the customer is to be erased.
+      const schedule = profiles.flatMap((doc) => doc.pending.flatMap((entry) => entry.events)).map(scheduleMessage);
+
       const topicMessages = [
         ...[...eventsByTopic].map(([topic, messages]) => ({ topic, messages })),
         ...(allResults.length > 0 ? [{ topic: topics.results, messages: allResults.map(({ key, result }) => resultMessage(key, result)) }] : []),
         ...(dlq.length > 0 ? [{ topic: topics.dlq, messages: dlq }] : []),
+        ...(schedule.length > 0 ? [{ topic: topics.expirations, messages: schedule }] : []),
       ];
       if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
       deps.onPublished?.({ events: profiles.flatMap((doc) => doc.pending.flatMap((entry) => entry.events)), dlq: dlq.length });

@@ -2,6 +2,7 @@
 // transactions (FerretDB): every change is one atomic document write, guarded by the version it
 // was decided on; what must leave the process (events, results) is kept inside that same write
 // (`pending`) until it is relayed. Lookups go by _id, which every MongoDB-wire server serves well.
+import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
@@ -30,7 +31,11 @@ type CounterDoc = { _id: string; next: number };
 const customerNumberBase = 1_000_000;
 
 export const commandKey = (organisationId: number | null, commandId: string) => `${organisationId ?? 0}:${commandId}`;
-export const claimKey = (organisationId: number, value: string) => `${organisationId}:${value}`;
+/**
+ * Claims are keyed by a hash of the value, so the claim collections never hold an email address or
+ * an account id in clear (they are lookup keys only).
+ */
+export const claimKey = (organisationId: number, value: string) => `${organisationId}:${createHash('sha256').update(value).digest('base64url')}`;
 export const definitionKey = (organisationId: number, key: string) => `${organisationId}:${key}`;
 
 /** A write lost a race with another process (version moved on, unique value claimed): decide again. */

@@ -1,15 +1,108 @@
+// The expiration scheduler: turns the profile worker's schedule records into delayed erasure jobs
+// (BullMQ) for what is due within the horizon, and reconciles with MongoDB periodically. Wiring only.
+import type { Kafka } from 'kafkajs';
+import type { Config } from '../../shared/config.ts';
+import { makeErasureJobs, makeErasureQueue } from '../../shared/erasureQueue.ts';
+import type { ScheduleRecord } from '../../shared/expiry.ts';
+import { ensureTopics, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { Redis } from '../../shared/redis.ts';
+import type { Metrics } from '../../shared/metrics.ts';
+import type { Mongo } from '../../shared/mongo.ts';
+import { makeQueue, makeWorker } from '../../shared/queue.ts';
+import { topics } from '../../shared/topics.ts';
+import { latestPerCustomer, planSchedule } from './plan.ts';
+import { makeReconciler } from './reconcile.ts';
 
-export type SchedulerDeps = { redis: Redis; logger: Logger };
+export type SchedulerDeps = {
+  config: Pick<Config, 'env' | 'kafka' | 'redisUrl' | 'expiry'>;
+  kafka: Kafka;
+  mongo: Mongo;
+  logger: Logger;
+  metrics?: Pick<Metrics, 'expirationsPending' | 'expirationsOverdue'>;
+  clock?: () => Date;
+};
 
-/**
- * The expiration scheduler (BullMQ): enforces the expirationDate of temporary and deactivated
- * profiles. Skeleton for now: it checks its Redis connection and reports ready.
- */
-export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker> {
-  await deps.redis.ping();
-  deps.logger.info('scheduler ready');
-  return { name: 'scheduler', isReady: () => deps.redis.status === 'ready', stop: async () => undefined };
+export const reconcileQueueName = (env: string) => `expiry-reconcile-${env}`;
+
+const parseRecord = (value: Buffer | null): ScheduleRecord | null => {
+  try {
+    const record = JSON.parse(value?.toString('utf8') ?? '') as ScheduleRecord;
+    return typeof record.organisationId === 'number' && typeof record.customerNumber === 'string' ? record : null;
+  } catch {
+    return null;
+  }
+};
+
+export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker & { queueNames: string[] }> {
+  const { config, kafka, mongo, logger } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const names = topics(config.env);
+  const { horizonMs, reconcileIntervalMs } = config.expiry;
+
+  const erasures = makeErasureQueue(config.env, config.redisUrl);
+  const jobs = makeErasureJobs(erasures);
+  const reconciler = makeReconciler({ db: mongo.db, jobs, horizonMs, clock });
+  await reconciler.ensureIndexes();
+
+  // Reconciliation as a BullMQ job scheduler: one run per interval across all scheduler copies.
+  const reconcileQueue = makeQueue<Record<string, never>>(reconcileQueueName(config.env), { redisUrl: config.redisUrl });
+  const ensureJobScheduler = () =>
+    reconcileQueue.upsertJobScheduler('reconcile', { every: reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } });
+  const reconcileWorker = makeWorker<Record<string, never>>(
+    reconcileQueueName(config.env),
+    async () => {
+      const report = await reconciler.run();
+      deps.metrics?.expirationsPending.set(report.pending);
+      deps.metrics?.expirationsOverdue.set(report.overdue);
+      if (report.overdue > 0) logger.warn(report, 'overdue expirations found by the reconciliation');
+      return report;
+    },
+    { redisUrl: config.redisUrl, concurrency: 1 },
+  );
+  await ensureJobScheduler();
+  await reconciler.run(); // at start, before anything else
+  // If Redis loses its data (the job scheduler included), the next tick puts the scheduler back.
+  const keeper = setInterval(() => {
+    ensureJobScheduler().catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'could not ensure the reconciliation schedule'));
+  }, reconcileIntervalMs);
+  keeper.unref();
+
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [{ topic: names.expirations, numPartitions: config.kafka.commandPartitions }]);
+  await admin.disconnect();
+
+  const consumer = await runConsumer({
+    kafka,
+    groupId: `customer-profiles-scheduler-${config.env}`,
+    topics: [names.expirations],
+    logger,
+    fromBeginning: true,
+    sessionTimeout: config.kafka.sessionTimeoutMs,
+    handleBatch: async (batch) => {
+      const records = batch.messages.map((message) => parseRecord(message.value)).filter((record): record is ScheduleRecord => record !== null);
+      const now = clock().getTime();
+      for (const record of latestPerCustomer(records)) {
+        const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };
+        const plan = planSchedule(record, now, horizonMs);
+        if (plan.kind === 'schedule') await jobs.schedule(target, plan.dueAt, now);
+        else await jobs.cancel(target);
+      }
+    },
+  });
+  logger.info({ topic: names.expirations, horizonMs, reconcileIntervalMs }, 'scheduler ready');
+
+  return {
+    name: 'scheduler',
+    queueNames: [erasures.name, reconcileQueue.name],
+    isReady: () => reconcileWorker.isRunning(),
+    stop: async () => {
+      clearInterval(keeper);
+      await consumer.stop();
+      await reconcileWorker.close();
+      await reconcileQueue.close();
+      await erasures.close();
+    },
+  };
 }

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRedis, type Redis } from '../../shared/redis.ts';
+import { verifyErasure } from '../../scripts/verifyErasure.ts';
+import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
+import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
+import { waitFor } from '../helpers/services.ts';
+
+/** Expiration and erasure (SPEC §6), with dates a few seconds ahead, through all three workers. */
+describe('expiration and erasure', () => {
+  let harness: ProfileHarness;
+  let redis: Redis;
+  beforeAll(async () => {
+    harness = await startProfileHarness({ expiry: true });
+    redis = makeRedis(harness.config.redisUrl);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await harness?.close();
+  });
+
+  async function run(type: string, payload: Record<string, unknown>, customerNumber?: string) {
+    const command = commandJson(type, payload, customerNumber ? { customerNumber } : {});
+    await harness.send(command);
+    const result = await harness.result(command['commandId'] as string);
+    expect(result, `${type}: ${result.message}`).toMatchObject({ status: 'ACCEPTED' });
+    return result;
+  }
+
+  const deletedEvent = (customerNumber: string, timeoutMs = 20_000) =>
+    waitFor(`the DELETED event of ${customerNumber}`, () => harness.eventsOf(customerNumber).find((event) => event.eventType === 'DELETED'), { timeoutMs });
+
+  const profileExists = async (customerNumber: string) => (await harness.mongo.db.collection('profiles').countDocuments({ _id: customerNumber as never })) === 1;
+
+  it('a temporary profile is erased within 5 s after its date: receipt, DELETED event, no trace, email free again', async () => {
+    const email = `temp-${Date.now()}@example.com`;
+    const dueAt = isoAfter(new Date(), 3);
+    const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: dueAt, email, firstName: 'Zyxwvut', telephoneNumberNoCountryCode: '98765432' })).customerNumber!;
+    await run('AddCustomerAccount', { customerAccountId: `acct-${customer}` }, customer);
+    await run('DefinePreference', { key: 'seat' });
+    await run('SetPreference', { key: 'seat', value: 'window' }, customer);
+
+    const event = await deletedEvent(customer);
+    const receivedAt = Date.now();
+    expect(receivedAt - Date.parse(dueAt)).toBeLessThan(5_000);
+    expect(event).toMatchObject({ reason: 'EXPIRED', profile: null, version: 4, organisationId: 1 });
+    expect(await profileExists(customer)).toBe(false);
+
+    const verification = await verifyErasure({ db: harness.mongo.db, redis }, { organisationId: 1, customerNumber: customer, values: [email, 'Zyxwvut', '98765432', `acct-${customer}`] });
+    expect(verification.findings).toEqual([]);
+    expect(verification.receipt).toMatchObject({ reason: 'EXPIRED', requestedAt: dueAt.replace(/Z$/, 'Z'), steps: ['profile', 'claims', 'jobs', 'event'] });
+    expect(JSON.stringify(verification.receipt)).not.toMatch(/Zyxwvut|example\.com|98765432/);
+
+    // The email and the account are free again.
+    const other = (await run('CreateProfile', { ...creator, firstName: 'New', surname: 'Owner', email })).customerNumber!;
+    await run('AddCustomerAccount', { customerAccountId: `acct-${customer}` }, other);
+  });
+
+  it('a deactivated profile is erased at its deactivation date (DEACTIVATION_EXPIRED)', async () => {
+    const customer = (await run('CreateProfile', { ...creator, firstName: 'Deac', surname: 'Tivated' })).customerNumber!;
+    const dueAt = isoAfter(new Date(), 3);
+    await run('DeactivateCustomer', { ...actor, expirationDate: dueAt }, customer);
+    const event = await deletedEvent(customer);
+    expect(Date.now() - Date.parse(dueAt)).toBeLessThan(5_000);
+    expect(event).toMatchObject({ reason: 'DEACTIVATION_EXPIRED', version: 3, profile: null });
+  });
+
+  it('restore and convert cancel; a new expirationDate reschedules', async () => {
+    const restored = (await run('CreateProfile', { ...creator, firstName: 'Re', surname: 'Stored' })).customerNumber!;
+    const converted = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3) })).customerNumber!;
+    const moved = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3) })).customerNumber!;
+    const firstDate = isoAfter(new Date(), 3);
+    await run('DeactivateCustomer', { ...actor, expirationDate: firstDate }, restored);
+    await run('RestoreCustomer', actor, restored);
+    await run('ConvertToPermanent', { ...actor, firstName: 'Con', surname: 'Verted' }, converted);
+    const laterDate = isoAfter(new Date(), 8);
+    await run('UpdateTemporaryProfile', { ...actor, expirationDate: laterDate }, moved);
+
+    // Past the first dates (and a reconciliation or two): all three still there.
+    await waitFor('the first dates to pass', () => Date.now() > Date.parse(firstDate) + 4_000, { timeoutMs: 15_000 });
+    expect(await profileExists(restored)).toBe(true);
+    expect(await profileExists(converted)).toBe(true);
+    expect(await profileExists(moved)).toBe(true);
+    await deletedEvent(moved);
+    expect(Date.now() - Date.parse(laterDate)).toBeLessThan(5_000);
+    expect(harness.eventsOf(restored).some((event) => event.eventType === 'DELETED')).toBe(false);
+    expect(harness.eventsOf(converted).some((event) => event.eventType === 'DELETED')).toBe(false);
+  });
+
+  it('after Redis lost all its data, the reconciliation still erases on time', async () => {
+    const dueAt = isoAfter(new Date(), 4);
+    const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: dueAt })).customerNumber!;
+    await waitFor('the erasure job in Redis', async () => (await redis.keys('profiles:erasures-*:erase-*')).length > 0);
+    await redis.flushall();
+    await deletedEvent(customer, 20_000);
+    // Within one reconciliation interval (2 s here) of the date, plus the run itself.
+    expect(Date.now() - Date.parse(dueAt)).toBeLessThan(2_000 + 5_000);
+    expect(await profileExists(customer)).toBe(false);
+  });
+
+  it('an erasure interrupted mid-saga resumes and completes', async () => {
+    await harness.stopExpiryWorkers();
+    let crashes = 0;
+    await harness.startExpiryWorkers({
+      afterStep: (step) => {
+        if (step === 'claims' && crashes++ === 0) throw new Error('simulated crash after the claims step');
+      },
+    });
+    const dueAt = isoAfter(new Date(), 2);
+    const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: dueAt, email: `saga-${Date.now()}@example.com` })).customerNumber!;
+    const event = await deletedEvent(customer, 30_000);
+    expect(crashes).toBeGreaterThanOrEqual(1);
+    expect(event).toMatchObject({ reason: 'EXPIRED' });
+    const receipt = await waitFor('the completed receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never, completedAt: { $ne: null } }).then((doc) => doc ?? undefined));
+    expect(receipt).toMatchObject({ steps: ['profile', 'claims', 'jobs', 'event'], completedAt: expect.any(String) });
+    expect(harness.eventsOf(customer).filter((e) => e.eventType === 'DELETED').map((e) => e.eventId)).toEqual([event.eventId]);
+  });
+});

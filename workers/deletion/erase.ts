@@ -1,0 +1,107 @@
+// The erasure saga (SPEC §6): idempotent and resumable. A receipt is written first; each step is
+// safe to repeat and recorded when done; a crash anywhere resumes at the next run of the job.
+import { erasureDueOf } from '../../shared/expiry.ts';
+import { SuiteError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { deletedEvent } from '../profile/domain.ts';
+import type { CustomerChanged } from '../profile/model.ts';
+import { receiptKey, type ErasureReceipt, type ErasureStep, type ErasureStore } from './store.ts';
+
+export type ErasureTarget = { organisationId: number; customerNumber: string };
+
+export type ErasureOutcome =
+  | { kind: 'erased'; receipt: ErasureReceipt }
+  | { kind: 'already-erased' }
+  | { kind: 'nothing-to-erase' }
+  /** Not due yet: try again at `dueAt`. */
+  | { kind: 'not-due'; dueAt: string | null };
+
+export type EraserDeps = {
+  store: ErasureStore;
+  /** Removes every queue job about the customer (but the one running this erasure). */
+  removeJobs: (target: ErasureTarget) => Promise<void>;
+  /** Publishes the DELETED event; resolves once the broker acknowledged it. */
+  publishDeleted: (event: CustomerChanged) => Promise<void>;
+  clock: () => Date;
+  logger: Logger;
+  /** Test hook: called after each step (fault injection). */
+  afterStep?: (step: ErasureStep) => void | Promise<void>;
+};
+
+/** The profile still has changes to relay: erase after they went out (the job retries). */
+export class UnrelayedChangesError extends SuiteError {
+  constructor() {
+    super('SERVICE_UNAVAILABLE', 'the profile has changes not yet relayed; erasure retried later', { retriable: true });
+  }
+}
+
+export function makeEraser(deps: EraserDeps) {
+  const { store, logger } = deps;
+
+  async function start(target: ErasureTarget): Promise<ErasureReceipt | ErasureOutcome> {
+    const profile = await store.findProfile(target.customerNumber);
+    if (!profile || profile.organisationId !== target.organisationId) return { kind: 'nothing-to-erase' };
+    const due = erasureDueOf(profile);
+    const now = deps.clock();
+    if (!due || Date.parse(due.dueAt) > now.getTime()) return { kind: 'not-due', dueAt: due?.dueAt ?? null };
+    if (profile.relay) throw new UnrelayedChangesError();
+    const receipt: ErasureReceipt = {
+      _id: receiptKey(target.organisationId, target.customerNumber),
+      organisationId: target.organisationId,
+      customerNumber: target.customerNumber,
+      reason: due.reason,
+      requestedAt: due.dueAt,
+      startedAt: now.toISOString(),
+      completedAt: null,
+      steps: [],
+      lastVersion: profile.version,
+    };
+    if (await store.startReceipt(receipt)) return receipt;
+    return (await store.findReceipt(receipt._id)) ?? { kind: 'nothing-to-erase' };
+  }
+
+  async function step(receipt: ErasureReceipt, name: ErasureStep, run: () => Promise<void>): Promise<void> {
+    if (receipt.steps.includes(name)) return;
+    await run();
+    await store.stepDone(receipt._id, name);
+    receipt.steps.push(name);
+    await deps.afterStep?.(name);
+  }
+
+  async function erase(target: ErasureTarget): Promise<ErasureOutcome> {
+    const existing = await store.findReceipt(receiptKey(target.organisationId, target.customerNumber));
+    if (existing?.completedAt) return { kind: 'already-erased' };
+    const started = existing ?? (await start(target));
+    if ('kind' in started) return started;
+    const receipt = started;
+
+    let abandoned = false;
+    await step(receipt, 'profile', async () => {
+      if (await store.deleteProfile(receipt.customerNumber, receipt.lastVersion)) return;
+      const current = await store.findProfile(receipt.customerNumber);
+      if (!current) return; // deleted by an earlier attempt
+      // Changed since the receipt (restored, converted, rescheduled at the last moment): decide again.
+      await store.abandon(receipt._id);
+      abandoned = true;
+    });
+    if (abandoned) return erase(target);
+
+    await step(receipt, 'claims', () => store.deleteClaims(receipt.customerNumber));
+    await step(receipt, 'jobs', () => deps.removeJobs(target));
+    await step(receipt, 'event', async () => {
+      const event = deletedEvent(
+        { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber, lastVersion: receipt.lastVersion },
+        receipt.reason,
+        { commandId: null, correlationId: `erasure-${receipt._id}`, actor: null },
+        deps.clock().toISOString(),
+      );
+      await deps.publishDeleted(event);
+    });
+    const completedAt = deps.clock().toISOString();
+    await store.complete(receipt._id, completedAt);
+    logger.info({ organisationId: receipt.organisationId, customerNumber: receipt.customerNumber, reason: receipt.reason, correlationId: `erasure-${receipt._id}` }, 'customer erased');
+    return { kind: 'erased', receipt: { ...receipt, completedAt } };
+  }
+
+  return { erase };
+}

@@ -1,0 +1,34 @@
+// The reconciliation: MongoDB is the source of truth. Every run loads what is due before the end
+// of the horizon and makes sure each has its job (adding an existing job id is a no-op), so that
+// even after Redis lost everything nothing outlives its date by more than one interval.
+import type { Collection, Db } from 'mongodb';
+import type { ErasureJobs } from '../../shared/erasureQueue.ts';
+import { erasureDueOf } from '../../shared/expiry.ts';
+
+type ExpiringDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null };
+
+export type ReconcileReport = { scheduled: number; overdue: number; pending: number };
+
+export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'scheduleMany'>; horizonMs: number; clock: () => Date }) {
+  const profiles: Collection<ExpiringDoc> = deps.db.collection('profiles');
+  return {
+    async ensureIndexes(): Promise<void> {
+      await profiles.createIndex({ expirationDate: 1 });
+    },
+    async run(): Promise<ReconcileReport> {
+      const now = deps.clock().getTime();
+      const horizonEnd = new Date(now + deps.horizonMs).toISOString();
+      // ISO 8601 UTC strings of one format sort like the instants they name.
+      const docs = await profiles
+        .find({ expirationDate: { $ne: null, $lte: horizonEnd } }, { projection: { _id: 1, organisationId: 1, profileType: 1, status: 1, expirationDate: 1 } })
+        .toArray();
+      const items = docs.flatMap((doc) => {
+        const due = erasureDueOf(doc);
+        return due ? [{ target: { organisationId: doc.organisationId, customerNumber: doc._id }, dueAt: Date.parse(due.dueAt) }] : [];
+      });
+      await deps.jobs.scheduleMany(items, now);
+      const pending = await profiles.countDocuments({ expirationDate: { $ne: null } });
+      return { scheduled: items.length, overdue: items.filter((item) => item.dueAt < now - 5_000).length, pending };
+    },
+  };
+}
