@@ -83,7 +83,15 @@ export async function main(env: Record<string, string | undefined> = process.env
     process.exit(1);
   }
   const logger = makeLogger({ level: config.logLevel, name: 'customer-profiles' });
-  const suite = await startSuite(config, names, logger);
+  let suite: Suite;
+  try {
+    suite = await startSuite(config, names, logger);
+  } catch (error) {
+    // A configuration error found late (e.g. the dashboard's credentials) or a service away at start.
+    logger.fatal({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not start');
+    if (error instanceof SuiteError && error.code === 'CONFIG_INVALID') console.error(error.message);
+    process.exit(1);
+  }
   exitOnSignals(logger, suite.stop);
   logger.info({ env: config.env, workers: names }, 'suite ready');
 }
