@@ -16,8 +16,10 @@ export function makeErasureQueue(env: string, redisUrl: string): Queue<ErasureJo
 const jobOptions = {
   removeOnComplete: true,
   removeOnFail: { age: 7 * 24 * 3_600 },
-  attempts: 20,
-  backoff: { type: 'exponential', delay: 1_000 },
+  // A fixed, short back-off: after an outage the erasure runs again within seconds, not after a
+  // back-off as long as the outage was. Many attempts: jobs carry ids only and must not give up.
+  attempts: 1_000,
+  backoff: { type: 'fixed', delay: 2_000 },
 } as const;
 
 export type ErasureJobs = ReturnType<typeof makeErasureJobs>;

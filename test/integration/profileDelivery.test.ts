@@ -151,3 +151,42 @@ describe('profile worker: delivery guarantees', () => {
     });
   });
 });
+
+describe('profile worker: batches that mix related commands', () => {
+  let harness: ProfileHarness | undefined;
+  afterEach(async () => {
+    await harness?.close();
+    harness = undefined;
+  });
+
+  it('deactivate and restore of one customer in one batch: both applied, the email kept, the partition goes on', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const create = commandJson('CreateProfile', { ...creator, firstName: 'A', surname: 'B', email: `mix-${Date.now()}@example.com` });
+    await h.send(create);
+    const customer = (await h.result(create['commandId'] as string)).customerNumber!;
+    const deactivate = commandJson('DeactivateCustomer', { ...actor, expirationDate: isoAfter(new Date(), 3_600) }, { customerNumber: customer });
+    const restore = commandJson('RestoreCustomer', actor, { customerNumber: customer });
+    const after = commandJson('UpdateProfile', { ...actor, surname: 'C' }, { customerNumber: customer });
+    await h.sendMany([deactivate, restore, after]);
+    expect(await h.result(deactivate['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 2 });
+    expect(await h.result(restore['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 3, message: null });
+    expect(await h.result(after['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 4 });
+  });
+
+  it('the same commandId from two organisations: two commands, two profiles', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const first = commandJson('CreateProfile', { ...creator, firstName: 'One', surname: 'Org' }, { commandId: 'shared-id', organisationId: 1 });
+    const second = commandJson('CreateProfile', { ...creator, firstName: 'Two', surname: 'Org' }, { commandId: 'shared-id', organisationId: 2 });
+    await h.sendMany([first, second]);
+    await waitFor('two results', () => h.resultsFor('shared-id').length >= 2);
+    const results = h.resultsFor('shared-id').map((received) => received.value);
+    expect(results.map((result) => [result.organisationId, result.status]).sort()).toEqual([
+      [1, 'ACCEPTED'],
+      [2, 'ACCEPTED'],
+    ]);
+    expect(results[0]!.customerNumber).not.toBe(results[1]!.customerNumber);
+    expect(await h.mongo.db.collection('profiles').countDocuments({})).toBe(2);
+  });
+});

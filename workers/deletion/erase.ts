@@ -40,7 +40,8 @@ export function makeEraser(deps: EraserDeps) {
 
   async function start(target: ErasureTarget): Promise<ErasureReceipt | ErasureOutcome> {
     const profile = await store.findProfile(target.customerNumber);
-    if (!profile || profile.organisationId !== target.organisationId) return { kind: 'nothing-to-erase' };
+    // A profile being merged is removed by its merge.
+    if (!profile || profile.organisationId !== target.organisationId || profile.mergingInto) return { kind: 'nothing-to-erase' };
     const due = erasureDueOf(profile);
     const now = deps.clock();
     if (!due || Date.parse(due.dueAt) > now.getTime()) return { kind: 'not-due', dueAt: due?.dueAt ?? null };
@@ -88,6 +89,9 @@ export function makeEraser(deps: EraserDeps) {
 
     await step(receipt, 'claims', () => store.deleteClaims(receipt.customerNumber));
     await step(receipt, 'jobs', () => deps.removeJobs(target));
+    // A command that raced the erasure may have claimed a value for the customer just before its
+    // write failed: free it again (idempotent, cheap).
+    await store.deleteClaims(receipt.customerNumber);
     await step(receipt, 'event', async () => {
       const event = deletedEvent(
         { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber, lastVersion: receipt.lastVersion },

@@ -60,7 +60,7 @@ export function makeErasureStore(db: Db) {
     findProfile: (customerNumber: string) => profiles.findOne({ _id: customerNumber }),
     /** Deletes the profile (its personal fields, preference values, account links, addresses) if unchanged. */
     async deleteProfile(customerNumber: string, version: number): Promise<boolean> {
-      return (await profiles.deleteOne({ _id: customerNumber, version })).deletedCount === 1;
+      return (await profiles.deleteOne({ _id: customerNumber, version, mergingInto: { $exists: false } })).deletedCount === 1;
     },
     /** Frees the customer's email and account claims. */
     async deleteClaims(customerNumber: string): Promise<void> {

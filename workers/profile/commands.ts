@@ -214,7 +214,7 @@ export function validateCommand(raw: unknown, headers: CommandHeaders, now: Date
   const { commandId, type, organisationId, payload } = parsedEnvelope.data;
 
   if (!(commandTypes as readonly string[]).includes(type)) {
-    return reject({ code: 'UNKNOWN_COMMAND_TYPE', message: `unknown command type '${type.slice(0, 64)}'; expected one of ${commandTypes.join(', ')}` });
+    return reject({ code: 'UNKNOWN_COMMAND_TYPE', message: `unknown command type; expected one of ${commandTypes.join(', ')}` });
   }
   const commandType = type as CommandType;
   const customerNumber = parsedEnvelope.data.customerNumber ?? null;

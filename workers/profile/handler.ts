@@ -11,7 +11,7 @@ import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type Decid
 import { decodeMessage } from './messages.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import type { DlqRecord, LooseResult, Relay } from './relay.ts';
-import { claimKey, commandKey, definitionKey, toProfile, WriteConflict, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
+import { claimKey, claimLeaseMs, commandKey, definitionKey, toProfile, WriteConflict, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
 
 export type HandlerDeps = {
   store: ProfileStore;
@@ -129,13 +129,17 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const reservations = needNumbers.map(({ command, key }, index) => ({ _id: commandKey(command.organisationId, command.commandId), customerNumber: fresh[index]!, resultKey: key ?? '' }));
     for (const { command } of commands) {
       const number = stored.get(commandKey(command.organisationId, command.commandId))?.customerNumber;
-      if (isCreation(command) && number) reserved.set(command.commandId, number);
+      if (isCreation(command) && number) reserved.set(commandKey(command.organisationId, command.commandId), number);
     }
-    for (const [index, { command }] of needNumbers.entries()) reserved.set(command.commandId, fresh[index]!);
+    for (const [index, { command }] of needNumbers.entries()) reserved.set(commandKey(command.organisationId, command.commandId), fresh[index]!);
+    const targetOf = (command: Command) => (isCreation(command) ? reserved.get(commandKey(command.organisationId, command.commandId))! : command.customerNumber!);
 
     // State, loaded in bulk.
-    const targets = commands.flatMap(({ command }) => (isCreation(command) ? [reserved.get(command.commandId)!] : command.customerNumber ? [command.customerNumber] : []));
+    const targets = commands.map(({ command }) => targetOf(command));
     const docs = await store.findProfiles(targets);
+    // A result stored after `stored` was read (another process relayed a change of this batch
+    // between the two reads) must be replayed, not decided again.
+    const lateResults = await store.findCommands(commands.map(({ command }) => commandKey(command.organisationId, command.commandId)));
     const originalVersion = new Map([...docs].map(([number, doc]) => [number, doc.version]));
 
     const definitionIds = commands.flatMap(({ command }) => (command.type === 'SetPreference' ? [definitionKey(command.organisationId, command.payload.key)] : []));
@@ -147,11 +151,14 @@ export function makeCommandHandler(deps: HandlerDeps) {
       const org = command.organisationId;
       const email = 'fields' in command.payload ? command.payload.fields.email : command.type === 'ConvertToPermanent' ? command.payload.email : undefined;
       if (email) emailIds.add(claimKey(org, email.toLowerCase()));
-      if (command.type === 'RestoreCustomer') {
-        const old = docs.get(command.customerNumber)?.emailOld;
-        if (old) emailIds.add(claimKey(org, old.toLowerCase()));
-      }
       if (command.type === 'AddCustomerAccount') accountIds.add(claimKey(org, command.payload.customerAccountId));
+      // Every value the target holds or held may be released or taken back within the batch:
+      // its claim must be known, or giving it back and taking it again would collide.
+      const doc = docs.get(targetOf(command));
+      if (doc && doc.organisationId === org) {
+        for (const value of [doc.email, doc.emailOld]) if (value) emailIds.add(claimKey(org, value.toLowerCase()));
+        for (const account of doc.customerAccounts) accountIds.add(claimKey(org, account));
+      }
     }
     const [emailClaims, accountClaims] = await Promise.all([store.emails.find(emailIds), store.accounts.find(accountIds)]);
     // A claim counts only while its owner still holds the value (a crash can leave a stale one).
@@ -168,9 +175,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
       if (!owner) return false;
       return (kind === 'email' ? emailsOf(owner) : accountsOf(owner)).includes(id);
     };
-    const makeIndex = (kind: 'email' | 'account', claims: Map<string, { customerNumber: string }>) => {
+    const makeIndex = (kind: 'email' | 'account', claims: Map<string, ClaimDoc>) => {
       const dbOwner = new Map([...claims].map(([id, claim]) => [id, claim.customerNumber]));
-      const current = new Map([...claims].map(([id, claim]) => [id, holds(kind, id, claim.customerNumber) ? claim.customerNumber : null]));
+      const leaseStart = now.getTime() - claimLeaseMs;
+      const owned = (id: string, claim: ClaimDoc) => holds(kind, id, claim.customerNumber) || (claim.at !== undefined && claim.at.getTime() > leaseStart);
+      const current = new Map([...claims].map(([id, claim]) => [id, owned(id, claim) ? claim.customerNumber : null]));
       return { dbOwner, current, touched: new Set<string>() };
     };
     const emailIndex = makeIndex('email', emailClaims);
@@ -192,9 +201,14 @@ export function makeCommandHandler(deps: HandlerDeps) {
     };
 
     for (const { command, key } of commands) {
-      const target = isCreation(command) ? reserved.get(command.commandId)! : command.customerNumber!;
+      const target = targetOf(command);
       const doc = changed.get(target) ?? docs.get(target);
-      if (doc && doc.pending.some((entry) => entry.commandId === command.commandId)) {
+      const late = lateResults.get(commandKey(command.organisationId, command.commandId))?.result;
+      if (late) {
+        loose.push({ key, order: orderOf.get(command.commandId) ?? -1, result: late });
+        continue;
+      }
+      if (doc && doc.organisationId === command.organisationId && doc.pending.some((entry) => entry.commandId === command.commandId)) {
         toRelay.set(target, doc); // applied before a crash; relay what it owes
         continue;
       }
@@ -210,7 +224,8 @@ export function makeCommandHandler(deps: HandlerDeps) {
         preference: (preferenceKey) => definitions.get(definitionKey(org, preferenceKey)) ?? null,
         allocate: () => ({ customerNumber: target, uuid: deps.newUuid() }),
       };
-      const before = doc ? toProfile(doc) : null;
+      // A temporary profile being merged is gone for every other command.
+      const before = doc && !doc.mergingInto ? toProfile(doc) : null;
       const decision = decide(command as Exclude<Command, CommandOf<'MergeTemporaryProfile'>>, before, context);
       const order = orderOf.get(command.commandId) ?? -1;
       switch (decision.kind) {
@@ -236,7 +251,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
             result: resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now),
             events: [changedEvent(after, eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
           };
-          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), entry], relay: true };
+          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), entry], relay: true, relayAt: nowIso };
           track(emailIndex, before ? emailsOf(before) : [], emailsOf(after), after.customerNumber);
           track(accountIndex, before ? accountsOf(before) : [], accountsOf(after), after.customerNumber);
           changed.set(target, next);
@@ -279,17 +294,27 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const nowIso = now.toISOString();
     const permanentNumber = command.payload.permanentCustomerNumber;
     const docs = await store.findProfiles([command.customerNumber, permanentNumber]);
-    let temporary = docs.get(command.customerNumber);
+    const temporary = docs.get(command.customerNumber);
     let permanent = docs.get(permanentNumber);
+    const reject = (code: RejectionCode, message: string, version: number | null) =>
+      loose.push({ key: item.key, order: orderOf.get(command.commandId) ?? -1, result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code, message, version }, now) });
 
-    if (!permanent?.pending.some((entry) => entry.commandId === command.commandId)) {
-      const decision = decideMerge(command, temporary ? toProfile(temporary) : null, permanent ? toProfile(permanent) : null, nowIso);
-      if (decision.kind === 'rejected') {
-        loose.push({ key: item.key, order: orderOf.get(command.commandId) ?? -1, result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now) });
+    const written = permanent?.organisationId === command.organisationId && permanent.pending.some((entry) => entry.commandId === command.commandId);
+    if (!written) {
+      if (temporary?.mergingInto && temporary.mergingInto !== permanentNumber) {
+        reject('CUSTOMER_NOT_FOUND', `customer ${command.customerNumber} not found`, null); // being merged elsewhere
         return [];
       }
-      // The temporary profile's own earlier events go out before its DELETED event.
+      const decision = decideMerge(command, temporary ? toProfile(temporary) : null, permanent ? toProfile(permanent) : null, nowIso);
+      if (decision.kind === 'rejected') {
+        reject(decision.code, decision.message, decision.version);
+        return [];
+      }
+      // 1. Mark the temporary profile: from now on no other command, nor its erasure, touches it.
+      if (!temporary!.mergingInto) await store.markMerging(temporary!._id, temporary!.version, permanentNumber);
+      // 2. Its own earlier events go out before its DELETED event.
       if (temporary!.pending.length > 0) await relay.publish({ profiles: [temporary!] });
+      // 3. The permanent profile, with both events and the result, in one write.
       const cause = { commandId: command.commandId, correlationId: command.correlationId, actor: command.payload.actor };
       const deleted = deletedEvent({ organisationId: command.organisationId, customerNumber: command.customerNumber, lastVersion: temporary!.version }, 'MERGED', { ...cause, mergedInto: permanentNumber }, nowIso);
       const entry: PendingEntry = {
@@ -298,21 +323,15 @@ export function makeCommandHandler(deps: HandlerDeps) {
         result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'ACCEPTED', message: `merged into customer ${permanentNumber}`, version: deleted.version }, now),
         events: [changedEvent(decision.permanent, 'MERGED', cause, nowIso), deleted],
       };
-      const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, entry], relay: true };
+      const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, entry], relay: true, relayAt: nowIso };
       await store.writeProfiles([{ doc: next, expectedVersion: permanent!.version }]);
       permanent = next;
     }
-    // Resumable from here: claims move to the permanent profile, the temporary one goes.
-    if (temporary) {
-      const org = command.organisationId;
-      await store.accounts.move(temporary.customerAccounts.map((account) => claimKey(org, account)), temporary._id, permanentNumber);
-      const email = emailKeyOf(temporary);
-      if (email) await store.emails.release([{ _id: claimKey(org, email), customerNumber: temporary._id }]);
-      await store.deleteProfile(temporary._id, temporary.version);
-      temporary = undefined;
-    }
-    return [permanent];
+    // 4. Resumable (also from a replay or the sweep): claims move over, the temporary profile goes.
+    if (temporary) await store.finishMerge(temporary, permanentNumber);
+    return [permanent!];
   }
+
 
   async function attempt(prepared: Prepared, now: Date): Promise<void> {
     const loose: LooseResult[] = [...prepared.loose];
@@ -322,9 +341,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
 
     const pending: Item[] = [];
     for (const item of prepared.items) {
-      const replay = stored.get(keyFor(item))?.result;
+      const replay = item.kind === 'command' || item.meta.organisationId !== null ? stored.get(keyFor(item))?.result : undefined;
       if (replay) {
         loose.push({ key: item.key, order: item.order, result: replay });
+        // A merge answered before its temporary profile was removed (a crash in between): finish it.
+        if (item.kind === 'command' && item.command.type === 'MergeTemporaryProfile' && replay.status === 'ACCEPTED') await store.finishMergeOf(item.command.customerNumber);
         continue;
       }
       if (item.kind === 'rejected') {

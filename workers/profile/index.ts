@@ -29,7 +29,9 @@ export type ProfileWorkerDeps = {
 const schemaFile = (name: string) => new URL(`../../schemas/${name}.avsc`, import.meta.url);
 
 /** Relays what a crash left between a MongoDB write and its produce; runs at start and then periodically. */
-const sweepIntervalMs = 30_000;
+const sweepIntervalMs = 5_000;
+/** A change younger than this may still be relayed by the process that wrote it. */
+const sweepMinAgeMs = 5_000;
 
 export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<RunningWorker> {
   const { config, kafka, mongo, logger, metrics } = deps;
@@ -84,12 +86,14 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
   let sweeping: Promise<void> = Promise.resolve();
   const sweep = () => {
     sweeping = (async () => {
-      for (;;) {
-        const stranded = await store.findUnrelayed(500);
-        if (stranded.length === 0) return;
+      for (let round = 0; round < 20; round++) {
+        const stranded = await store.findUnrelayed(500, sweepMinAgeMs);
+        if (stranded.length === 0) break;
         logger.info({ profiles: stranded.length }, 'relaying changes left unrelayed');
         await relay.publish({ profiles: stranded });
       }
+      // Merges interrupted after the permanent profile was written: remove their temporary profile.
+      for (const temporary of await store.findMerging(100)) await store.finishMerge(temporary, temporary.mergingInto!);
     })().catch((error: unknown) => logger.error({ err: error }, 'relay sweep failed'));
     return sweeping;
   };

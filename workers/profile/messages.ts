@@ -67,7 +67,9 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
       decoded = (await codec.decode(value)).value;
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error; // the registry is away: retry the batch
-      return undecodable(error.message.startsWith('unknown schema id') ? 'UNKNOWN_SCHEMA' : 'MALFORMED_AVRO', error.message);
+      const unknownSchema = error.message.startsWith('unknown schema id');
+      // avsc's own message may quote field values: only the schema id is passed on.
+      return undecodable(unknownSchema ? 'UNKNOWN_SCHEMA' : 'MALFORMED_AVRO', unknownSchema ? error.message : `Avro body does not match schema id ${value.readInt32BE(1)}`);
     }
     if (!looksLikeAvroCommand(decoded)) return undecodable('MALFORMED_AVRO', 'the Avro record is not a CustomerCommand');
     let payload: unknown;
@@ -84,10 +86,11 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    // Still try to answer the sender: a commandId may be readable in broken JSON.
+  } catch {
+    // Still try to answer the sender: a commandId may be readable in broken JSON. The parser's own
+    // message quotes the input, which may hold personal data: it is not passed on.
     const commandId = commandIdPattern.exec(text)?.[1] ?? null;
-    return undecodable('MALFORMED_JSON', `not valid JSON: ${(error as Error).message.slice(0, 200)}`, commandId);
+    return undecodable('MALFORMED_JSON', 'not valid JSON', commandId);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return undecodable('NOT_AN_OBJECT', 'a command must be a JSON object');

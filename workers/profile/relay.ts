@@ -65,7 +65,8 @@ export function makeRelay(deps: {
       );
       const allResults = [...pendingResults, ...results].sort((a, b) => a.order - b.order);
       await store.putResults(
-        allResults.filter(({ result }) => result.commandId !== '').map(({ key, result }) => ({ _id: commandKey(result.organisationId, result.commandId), result, resultKey: key ?? '' })),
+        // Without an organisation there is no safe idempotency key: such results are sent, not stored.
+        allResults.filter(({ result }) => result.commandId !== '' && result.organisationId !== null).map(({ key, result }) => ({ _id: commandKey(result.organisationId, result.commandId), result, resultKey: key ?? '' })),
       );
 
       const eventsByTopic = new Map<string, Message[]>();

@@ -16,13 +16,27 @@ export type PendingEntry = {
   events: CustomerChanged[];
 };
 
-export type ProfileDoc = Profile & { _id: string; pending: PendingEntry[]; relay: boolean };
+export type ProfileDoc = Profile & {
+  _id: string;
+  pending: PendingEntry[];
+  /** True while `pending` has entries; `relayAt` is when they were written (the sweep waits a little). */
+  relay: boolean;
+  relayAt?: string;
+  /** Set on a temporary profile while it is being merged into this permanent one. */
+  mergingInto?: string;
+};
 
 /** One per command seen: the number reserved for a creation, then its result once durable. */
 export type CommandDoc = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string; at: Date };
 
 /** A claim on a unique value (an email, a customer account) by one profile of an organisation. */
-export type ClaimDoc = { _id: string; customerNumber: string };
+export type ClaimDoc = { _id: string; customerNumber: string; at?: Date };
+
+/**
+ * A claim whose owner does not hold the value counts as free only after this long: younger, its
+ * owner's write may still be on its way in another process.
+ */
+export const claimLeaseMs = 60_000;
 
 type DefinitionDoc = PreferenceDefinition & { _id: string };
 type CounterDoc = { _id: string; next: number };
@@ -47,7 +61,7 @@ export class WriteConflict extends Error {
 }
 
 export function toProfile(doc: ProfileDoc): Profile {
-  const { _id, pending: _pending, relay: _relay, ...profile } = doc;
+  const { _id, pending: _pending, relay: _relay, relayAt: _relayAt, mergingInto: _mergingInto, ...profile } = doc;
   return profile;
 }
 
@@ -84,8 +98,8 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       if (claims.length === 0) return;
       const operations: AnyBulkWriteOperation<ClaimDoc>[] = claims.map(({ _id, customerNumber, staleOwner }) =>
         staleOwner === null
-          ? { insertOne: { document: { _id, customerNumber } } }
-          : { replaceOne: { filter: { _id, customerNumber: staleOwner }, replacement: { _id, customerNumber } } },
+          ? { insertOne: { document: { _id, customerNumber, at: new Date() } } }
+          : { replaceOne: { filter: { _id, customerNumber: staleOwner }, replacement: { _id, customerNumber, at: new Date() } } },
       );
       try {
         const result = await collection.bulkWrite(operations, { ordered: false });
@@ -187,15 +201,22 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       );
     },
 
-    /** Makes results durable, so that a redelivered command gets the same one again. */
+    /**
+     * Makes results durable, so that a redelivered command gets the same one again. A stored result
+     * is never replaced (the filter misses it and the upsert hits the unique _id, which is ignored).
+     */
     async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<void> {
       if (results.length === 0) return;
-      await commands.bulkWrite(
-        results.map(({ _id, result, resultKey }) => ({
-          updateOne: { filter: { _id }, update: { $set: { result, resultKey, at: new Date() } }, upsert: true },
-        })),
-        { ordered: false },
-      );
+      try {
+        await commands.bulkWrite(
+          results.map(({ _id, result, resultKey }) => ({
+            updateOne: { filter: { _id, result: { $exists: false } }, update: { $set: { result, resultKey, at: new Date() } }, upsert: true },
+          })),
+          { ordered: false },
+        );
+      } catch (error) {
+        if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
+      }
     },
 
     /**
@@ -212,12 +233,39 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       );
     },
 
-    /** Profiles with something still to relay (after a crash between write and relay). */
-    findUnrelayed: (limit: number) => profiles.find({ relay: true }).limit(limit).toArray(),
+    /**
+     * Profiles with something still to relay after a crash between write and relay: written more
+     * than `olderThanMs` ago, so that a batch in flight in another process is left to finish.
+     */
+    findUnrelayed: (limit: number, olderThanMs: number) =>
+      profiles.find({ relay: true, relayAt: { $lt: new Date(Date.now() - olderThanMs).toISOString() } }).limit(limit).toArray(),
 
-    /** Removes a merged temporary profile, once its own pending entries were relayed. */
-    async deleteProfile(customerNumber: string, version: number): Promise<void> {
-      await profiles.deleteOne({ _id: customerNumber, version });
+    /** Marks a temporary profile as being merged (version-guarded, no new version: it gets no event of its own). */
+    async markMerging(customerNumber: string, version: number, permanentNumber: string): Promise<void> {
+      const result = await profiles.updateOne({ _id: customerNumber, version, mergingInto: { $exists: false } }, { $set: { mergingInto: permanentNumber } });
+      if (result.matchedCount === 0) throw new WriteConflict('the temporary profile changed while its merge was decided');
     },
+
+    /**
+     * The end of a merge, idempotent: the temporary profile's account claims move to the permanent
+     * one, its email claim is freed, and it is removed — once the permanent profile has it.
+     */
+    async finishMerge(temporary: ProfileDoc, permanentNumber: string): Promise<void> {
+      const permanent = await profiles.findOne({ _id: permanentNumber }, { projection: { relatedCustomerNumbers: 1 } });
+      if (!permanent?.relatedCustomerNumbers.includes(temporary._id)) return;
+      const org = temporary.organisationId;
+      const claimsOfAccounts = temporary.customerAccounts.map((account) => claimKey(org, account));
+      if (claimsOfAccounts.length > 0) await accounts.updateMany({ _id: { $in: claimsOfAccounts }, customerNumber: temporary._id }, { $set: { customerNumber: permanentNumber } });
+      if (temporary.email) await emails.deleteOne({ _id: claimKey(org, temporary.email.toLowerCase()), customerNumber: temporary._id });
+      await profiles.deleteOne({ _id: temporary._id, mergingInto: permanentNumber });
+    },
+
+    async finishMergeOf(temporaryNumber: string): Promise<void> {
+      const temporary = await profiles.findOne({ _id: temporaryNumber });
+      if (temporary?.mergingInto) await this.finishMerge(temporary, temporary.mergingInto);
+    },
+
+    /** Temporary profiles whose merge was interrupted (for the sweep). */
+    findMerging: (limit: number) => profiles.find({ mergingInto: { $exists: true } }).limit(limit).toArray(),
   };
 }

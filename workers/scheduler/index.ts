@@ -3,7 +3,7 @@
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../shared/config.ts';
 import { makeErasureJobs, makeErasureQueue } from '../../shared/erasureQueue.ts';
-import type { ScheduleRecord } from '../../shared/expiry.ts';
+import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
 import { ensureTopics, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -83,9 +83,17 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
     handleBatch: async (batch) => {
       const records = batch.messages.map((message) => parseRecord(message.value)).filter((record): record is ScheduleRecord => record !== null);
       const now = clock().getTime();
-      for (const record of latestPerCustomer(records)) {
+      const latest = latestPerCustomer(records);
+      // The record says who changed; MongoDB says when they are due (records can arrive out of order).
+      const profiles = mongo.db.collection<{ _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null; mergingInto?: string }>('profiles');
+      const docs = new Map(
+        (await profiles.find({ _id: { $in: latest.map((record) => record.customerNumber) } }, { projection: { organisationId: 1, profileType: 1, status: 1, expirationDate: 1, mergingInto: 1 } }).toArray()).map((doc) => [doc._id, doc]),
+      );
+      for (const record of latest) {
         const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };
-        const plan = planSchedule(record, now, horizonMs);
+        const doc = docs.get(record.customerNumber);
+        const due = doc && doc.organisationId === record.organisationId && !doc.mergingInto ? erasureDueOf(doc) : null;
+        const plan = planSchedule({ dueAt: due?.dueAt ?? null }, now, horizonMs);
         if (plan.kind === 'schedule') await jobs.schedule(target, plan.dueAt, now);
         else await jobs.cancel(target);
       }

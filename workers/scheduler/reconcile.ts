@@ -26,6 +26,12 @@ export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'schedule
         const due = erasureDueOf(doc);
         return due ? [{ target: { organisationId: doc.organisationId, customerNumber: doc._id }, dueAt: Date.parse(due.dueAt) }] : [];
       });
+      // Erasures started but not completed (their job was lost, e.g. with Redis' data): run again now.
+      const unfinished = await deps.db
+        .collection<{ _id: string; organisationId: number; customerNumber: string; completedAt: string | null }>('erasureReceipts')
+        .find({ completedAt: null }, { projection: { organisationId: 1, customerNumber: 1 } })
+        .toArray();
+      items.push(...unfinished.map((receipt) => ({ target: { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber }, dueAt: now })));
       await deps.jobs.scheduleMany(items, now);
       const pending = await profiles.countDocuments({ expirationDate: { $ne: null } });
       return { scheduled: items.length, overdue: items.filter((item) => item.dueAt < now - 5_000).length, pending };
