@@ -6,6 +6,7 @@ import { makeKafka } from '../shared/kafka.ts';
 import { exitOnSignals, type RunningWorker } from '../shared/lifecycle.ts';
 import { makeLogger, type Logger } from '../shared/logger.ts';
 import { connectMongo } from '../shared/mongo.ts';
+import { ensureIndexes } from '../shared/mongoIndexes.ts';
 import { makeRedis } from '../shared/redis.ts';
 import { startDeletionWorker } from './deletion/index.ts';
 import { startProfileWorker } from './profile/index.ts';
@@ -28,6 +29,8 @@ export type Suite = { workers: RunningWorker[]; stop: () => Promise<void> };
 export async function startSuite(config: Config, names: readonly WorkerName[], logger: Logger): Promise<Suite> {
   const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
   const mongo = await connectMongo(config.mongoUri, { appName: config.kafka.clientId });
+  // All indexes first, before any worker runs (see shared/mongoIndexes.ts).
+  await ensureIndexes(mongo.db);
   const redis = makeRedis(config.redisUrl, { name: `${config.kafka.clientId}:suite` });
   const workers: RunningWorker[] = [];
   // Ops server (SPEC §7, see ./suiteOps.ts): /healthz, /readyz, /metrics and bull-board.

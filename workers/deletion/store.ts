@@ -2,6 +2,7 @@
 // place a customer's data lives.
 import type { Collection, Db } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
+import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import type { ProfileDoc } from '../profile/store.ts';
 
 /** Steps of the saga, in order; the receipt lists those done. */
@@ -33,9 +34,7 @@ export function makeErasureStore(db: Db) {
 
   return {
     receipts,
-    async ensureIndexes(): Promise<void> {
-      await Promise.all(claimCollections.map((collection) => collection.createIndex({ customerNumber: 1 })));
-    },
+    ensureIndexes: () => ensureIndexes(db),
     findReceipt: (id: string) => receipts.findOne({ _id: id }),
     /** False when another worker started the same erasure first (then resume theirs). */
     async startReceipt(receipt: ErasureReceipt): Promise<boolean> {

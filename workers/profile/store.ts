@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
+import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
 
 /** What a change owes the outside world; removed once relayed. */
@@ -84,7 +85,9 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
   const byIds = async <T extends { _id: string }>(collection: Collection<T>, ids: Iterable<string>): Promise<Map<string, T>> => {
     const unique = [...new Set(ids)];
     if (unique.length === 0) return new Map();
-    const docs = (await collection.find({ _id: { $in: unique } } as never).toArray()) as unknown as T[];
+    // One batch holding every document: the server closes the cursor at once (FerretDB keeps an
+    // SQLite connection per open cursor).
+    const docs = (await collection.find({ _id: { $in: unique } } as never, { batchSize: unique.length + 1 }).toArray()) as unknown as T[];
     return new Map(docs.map((doc) => [doc._id, doc]));
   };
 
@@ -130,10 +133,8 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     emails: claimsOf(emails),
     accounts: claimsOf(accounts),
 
-    async ensureIndexes(): Promise<void> {
-      // Everything else is looked up by _id.
-      await profiles.createIndex({ relay: 1 });
-    },
+    /** Everything else is looked up by _id. */
+    ensureIndexes: () => ensureIndexes(db),
 
     findCommands: (ids: Iterable<string>) => byIds(commands, ids),
     findProfiles: (numbers: Iterable<string>) => byIds(profiles, numbers),
@@ -149,7 +150,9 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       while (numbers.length < count) {
         if (block.next >= block.end) {
           const size = Math.max(blockSize, count - numbers.length);
-          const counter = await counters.findOneAndUpdate({ _id: 'customerNumber' }, { $inc: { next: size } }, { upsert: true, returnDocument: 'after' });
+          const reserve = () => counters.findOneAndUpdate({ _id: 'customerNumber' }, { $inc: { next: size } }, { upsert: true, returnDocument: 'after' });
+          // Two first reservations at once: one upsert inserts, the other hits the unique _id; again is fine.
+          const counter = await reserve().catch((error: unknown) => (isDuplicateKey(error) ? reserve() : Promise.reject(error)));
           const end = counter?.next ?? size;
           block = { next: end - size, end };
         }
@@ -238,7 +241,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
      * than `olderThanMs` ago, so that a batch in flight in another process is left to finish.
      */
     findUnrelayed: (limit: number, olderThanMs: number) =>
-      profiles.find({ relay: true, relayAt: { $lt: new Date(Date.now() - olderThanMs).toISOString() } }).limit(limit).toArray(),
+      profiles.find({ relay: true, relayAt: { $lt: new Date(Date.now() - olderThanMs).toISOString() } }, { limit, batchSize: limit + 1 }).toArray(),
 
     /** Marks a temporary profile as being merged (version-guarded, no new version: it gets no event of its own). */
     async markMerging(customerNumber: string, version: number, permanentNumber: string): Promise<void> {
@@ -266,6 +269,6 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     },
 
     /** Temporary profiles whose merge was interrupted (for the sweep). */
-    findMerging: (limit: number) => profiles.find({ mergingInto: { $exists: true } }).limit(limit).toArray(),
+    findMerging: (limit: number) => profiles.find({ mergingInto: { $exists: true } }, { limit, batchSize: limit + 1 }).toArray(),
   };
 }

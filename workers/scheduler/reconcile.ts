@@ -4,6 +4,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { ErasureJobs } from '../../shared/erasureQueue.ts';
 import { erasureDueOf } from '../../shared/expiry.ts';
+import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 
 type ExpiringDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null };
 
@@ -12,9 +13,7 @@ export type ReconcileReport = { scheduled: number; overdue: number; pending: num
 export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'scheduleMany'>; horizonMs: number; clock: () => Date }) {
   const profiles: Collection<ExpiringDoc> = deps.db.collection('profiles');
   return {
-    async ensureIndexes(): Promise<void> {
-      await profiles.createIndex({ expirationDate: 1 });
-    },
+    ensureIndexes: () => ensureIndexes(deps.db),
     async run(): Promise<ReconcileReport> {
       const now = deps.clock().getTime();
       const horizonEnd = new Date(now + deps.horizonMs).toISOString();
