@@ -1,0 +1,225 @@
+// `npm run bench`: the suite against its floor and a naive implementation, on the local stack, in
+// one run; then command→event latency at a fixed rate. Progress on stderr; a JSON report and an SVG
+// histogram in reports/; the last line of stdout is one JSON object with the figures.
+//
+//   npm run bench -- [--commands 50000] [--naive-commands 5000] [--customers 2000] [--rate 1000] [--seconds 15]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { loadConfig, serviceVariables, type Config } from '../../shared/config.ts';
+import { ensureTopics, makeKafka, makeProducer } from '../../shared/kafka.ts';
+import { makeLogger } from '../../shared/logger.ts';
+import { connectMongo } from '../../shared/mongo.ts';
+import { topics } from '../../shared/topics.ts';
+import { startProfileWorker } from '../../workers/profile/index.ts';
+import { projectRoot, readStackEnv } from '../stackEnv.ts';
+import { startFloor, startNaive } from './baselines.ts';
+import { latencyHistogramSvg } from './histogram.ts';
+import { observe, percentile, progress } from './observe.ts';
+import { benchOrganisation, benchPreference, workload, type BenchCommand } from './workload.ts';
+import { makeAvroCodec } from '../../shared/avro.ts';
+
+const { values } = parseArgs({
+  options: {
+    commands: { type: 'string', default: '50000' },
+    'naive-commands': { type: 'string' },
+    customers: { type: 'string', default: '2000' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '15' },
+  },
+});
+const commandCount = Number(values.commands);
+const naiveCount = Number(values['naive-commands'] ?? Math.min(commandCount, 5_000));
+const customerCount = Number(values.customers);
+const rate = Number(values.rate);
+const latencySeconds = Number(values.seconds);
+
+if (serviceVariables.every((name) => !process.env[name])) {
+  execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  Object.assign(process.env, readStackEnv());
+}
+const runId = `bench${Date.now().toString(36)}`;
+const config: Config = loadConfig({ ...process.env, PROFILES_ENV: runId, BOARD_DISABLED: 'true', LOG_LEVEL: 'error' });
+const logger = makeLogger({ level: process.env['BENCH_LOG_LEVEL'] ?? 'error' });
+const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: runId, logger });
+const admin = kafka.admin();
+await admin.connect();
+const producer = makeProducer(kafka);
+await producer.connect();
+const names = topics(config.env);
+const partitions = config.kafka.commandPartitions;
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+async function produceAll(topic: string, commands: BenchCommand[], headers: Record<string, string> = {}) {
+  for (let start = 0; start < commands.length; start += 2_000) {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: commands.slice(start, start + 2_000).map(({ key, value }) => ({ key, value: JSON.stringify(value), headers: { 'ET-Client-Name': 'bench-runner', ...headers } })),
+    });
+  }
+}
+
+const rateOf = (count: number, observer: { firstAt: number | null; lastAt: number | null }) =>
+  observer.firstAt !== null && observer.lastAt !== null && observer.lastAt > observer.firstAt ? ((count - 1) * 1_000) / (observer.lastAt - observer.firstAt) : Number.NaN;
+
+// ---------------------------------------------------------------- seed: customers to update
+const suiteMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_suite` });
+const seedEnv = loadConfig({ ...process.env, PROFILES_ENV: `${runId}-seed`, BOARD_DISABLED: 'true' });
+const seedNames = topics(seedEnv.env);
+const seedWorker = await startProfileWorker({ config: seedEnv, kafka, mongo: suiteMongo, logger });
+const codec = makeAvroCodec(config.registryUrl);
+const customers: string[] = [];
+const seedObserver = await observe({
+  kafka,
+  logger,
+  groupId: `${runId}-seed-reader`,
+  topics: [seedNames.results],
+  onMessage: async (_topic, message) => {
+    const { value } = (await codec.decode(message.value!)) as { value: { customerNumber: string | null; commandType: string } };
+    if (value.commandType === 'CreateProfile' && value.customerNumber) customers.push(value.customerNumber);
+  },
+});
+const seed: BenchCommand[] = [
+  { key: `${runId}-define`, value: { commandId: `${runId}-define`, type: 'DefinePreference', organisationId: benchOrganisation, payload: { key: benchPreference } } },
+  ...Array.from({ length: customerCount }, (_, index) => ({
+    key: `${runId}-seed-${index}`,
+    value: { commandId: `${runId}-seed-${index}`, type: 'CreateProfile', organisationId: benchOrganisation, payload: { createdBy: 'bench', createdByChannel: 'bench', firstName: 'Seed', surname: `S${index}` } },
+  })),
+];
+await produceAll(seedNames.commands, seed);
+await progress('seeding customers', () => customers.length >= customerCount, () => `${customers.length}/${customerCount}`, 300_000);
+await seedObserver.stop();
+await seedWorker.stop();
+
+// ---------------------------------------------------------------- the workload, produced once
+const commands = workload({ count: commandCount, customers, runId });
+await ensureTopics(admin, [
+  { topic: names.commands, numPartitions: partitions },
+  { topic: names.results, numPartitions: partitions },
+  { topic: names.customerChanged(benchOrganisation), numPartitions: config.kafka.eventPartitions },
+  { topic: `${runId}-floor-out`, numPartitions: partitions },
+  { topic: `${runId}-naive-out`, numPartitions: partitions },
+]);
+log(`producing ${commandCount} commands to ${names.commands}`);
+await produceAll(names.commands, commands);
+
+// ---------------------------------------------------------------- (b) the floor
+const floorMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_floor` });
+const floorOut = await observe({ kafka, logger, groupId: `${runId}-floor-reader`, topics: [`${runId}-floor-out`] });
+const floor = await startFloor({ kafka, db: floorMongo.db, input: names.commands, output: `${runId}-floor-out`, groupId: `${runId}-floor`, logger });
+const floorCount = () => floorOut.counts.get(`${runId}-floor-out`) ?? 0;
+await progress('floor', () => floorCount() >= commandCount, () => `${floorCount()}/${commandCount}`, 1_800_000);
+await floor.stop();
+await floorOut.stop();
+const floorRate = rateOf(commandCount, floorOut);
+
+// ---------------------------------------------------------------- (a) the suite
+let expectedEvents = 0;
+let results = 0;
+const suiteOut = await observe({
+  kafka,
+  logger,
+  groupId: `${runId}-suite-reader`,
+  topics: [names.results, names.customerChanged(benchOrganisation)],
+  onMessage: async (topic, message) => {
+    if (topic !== names.results) return;
+    results++;
+    const { value } = (await codec.decode(message.value!)) as { value: { status: string; version: number | null; message: string | null; commandType: string } };
+    if (value.status === 'ACCEPTED' && value.version !== null && value.message !== 'no change') expectedEvents++;
+  },
+});
+const suiteWorker = await startProfileWorker({ config, kafka, mongo: suiteMongo, logger });
+const events = () => suiteOut.counts.get(names.customerChanged(benchOrganisation)) ?? 0;
+await progress('suite', () => results >= commandCount && events() >= expectedEvents, () => `${results}/${commandCount} results, ${events()}/${expectedEvents} events`, 1_800_000);
+await suiteOut.stop();
+const suiteRate = rateOf(commandCount, suiteOut);
+const rejected = commandCount - expectedEvents;
+
+// ---------------------------------------------------------------- latency at a fixed rate
+const sentAt = new Map<string, number>();
+const latencies: number[] = [];
+const latencyOut = await observe({
+  kafka,
+  logger,
+  groupId: `${runId}-latency-reader`,
+  topics: [names.customerChanged(benchOrganisation)],
+  onMessage: (_topic, message, seenAt) => {
+    const correlation = message.headers?.['X-Correlation-Id']?.toString();
+    const sent = correlation ? sentAt.get(correlation) : undefined;
+    if (sent !== undefined) latencies.push(seenAt - sent);
+  },
+});
+await new Promise((resolve) => setTimeout(resolve, 2_000)); // the reader has caught up with the backlog
+const latencyCommands = workload({ count: rate * latencySeconds, customers, runId: `${runId}-lat`, seed: 7 });
+log(`latency: ${rate} commands/s for ${latencySeconds} s`);
+const tickMs = 10;
+const perTick = Math.max(1, Math.round((rate * tickMs) / 1_000));
+const started = performance.now();
+for (let index = 0; index < latencyCommands.length; index += perTick) {
+  const due = started + (index / rate) * 1_000;
+  const wait = due - performance.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  const slice = latencyCommands.slice(index, index + perTick);
+  const now = performance.now();
+  for (const { value } of slice) sentAt.set(String(value['commandId']), now);
+  await producer.send({
+    topic: names.commands,
+    acks: 1,
+    messages: slice.map(({ key, value }) => ({ key, value: JSON.stringify(value), headers: { 'ET-Client-Name': 'bench-runner', 'X-Correlation-Id': String(value['commandId']) } })),
+  });
+}
+const achievedRate = (latencyCommands.length * 1_000) / (performance.now() - started);
+await progress('latency', () => latencies.length >= latencyCommands.length * 0.99, () => `${latencies.length}/${latencyCommands.length} events`, 120_000);
+await latencyOut.stop();
+await suiteWorker.stop();
+const sortedLatencies = [...latencies].sort((a, b) => a - b);
+
+// ---------------------------------------------------------------- (c) naive
+const naiveMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_naive` });
+const naiveOut = await observe({ kafka, logger, groupId: `${runId}-naive-reader`, topics: [`${runId}-naive-out`] });
+const naive = await startNaive({ kafka, db: naiveMongo.db, input: names.commands, output: `${runId}-naive-out`, groupId: `${runId}-naive` });
+const naiveCountSeen = () => naiveOut.counts.get(`${runId}-naive-out`) ?? 0;
+await progress('naive', () => naiveCountSeen() >= naiveCount, () => `${naiveCountSeen()}/${naiveCount}`, 1_800_000);
+const naiveRate = rateOf(naiveCountSeen(), naiveOut);
+await naive.stop();
+await naiveOut.stop();
+
+// ---------------------------------------------------------------- report
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+const report = {
+  runId,
+  at: new Date().toISOString(),
+  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memoryGiB: round(os.totalmem() / 2 ** 30), node: process.version },
+  stack: 'local (Kafka 4.4 KRaft, Apicurio 3.3, FerretDB 1.24 SQLite, Redis 7)',
+  commands: commandCount,
+  naiveCommands: naiveCount,
+  seededCustomers: customerCount,
+  rejected,
+  commandsPerSecond: { suite: round(suiteRate), floor: round(floorRate), naive: round(naiveRate) },
+  ratios: { suiteToFloor: round(suiteRate / floorRate, 2), suiteToNaive: round(suiteRate / naiveRate, 2) },
+  latencyMs: {
+    rate,
+    achievedRate: round(achievedRate),
+    samples: sortedLatencies.length,
+    p50: round(percentile(sortedLatencies, 50)),
+    p95: round(percentile(sortedLatencies, 95)),
+    p99: round(percentile(sortedLatencies, 99)),
+    max: round(sortedLatencies.at(-1) ?? Number.NaN),
+  },
+  targets: { suiteToFloor: 0.8, suiteToNaive: 10, p99Ms: 50 },
+};
+mkdirSync(`${projectRoot}reports`, { recursive: true });
+const stamp = report.at.replace(/[:.]/g, '-');
+writeFileSync(`${projectRoot}reports/bench-${stamp}.json`, `${JSON.stringify({ ...report, latenciesMs: sortedLatencies.map((value) => round(value, 2)) })}\n`);
+writeFileSync(`${projectRoot}reports/bench-latency-${stamp}.svg`, latencyHistogramSvg(sortedLatencies, `Command → event latency at ${rate} commands/s (p99 ${report.latencyMs.p99} ms)`));
+log(`report: reports/bench-${stamp}.json, histogram: reports/bench-latency-${stamp}.svg`);
+
+await Promise.all([suiteMongo.db.dropDatabase(), floorMongo.db.dropDatabase(), naiveMongo.db.dropDatabase()]);
+await Promise.all([suiteMongo.close(), floorMongo.close(), naiveMongo.close()]);
+await producer.disconnect();
+await admin.deleteTopics({ topics: [names.commands, names.results, names.dlq, names.expirations, names.customerChanged(benchOrganisation), `${runId}-floor-out`, `${runId}-naive-out`, seedNames.commands, seedNames.results, seedNames.dlq, seedNames.expirations, seedNames.customerChanged(benchOrganisation)] }).catch(() => undefined);
+await admin.disconnect();
+console.log(JSON.stringify(report));
+process.exit(0);
