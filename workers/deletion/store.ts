@@ -3,6 +3,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
+import { serialWrites } from '../../shared/mongo.ts';
 import type { ProfileDoc } from '../profile/store.ts';
 
 /** Steps of the saga, in order; the receipt lists those done. */
@@ -30,6 +31,7 @@ export type ErasureStore = ReturnType<typeof makeErasureStore>;
 export function makeErasureStore(db: Db) {
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
+  const write = serialWrites(db);
   const claimCollections = [db.collection<{ _id: string; customerNumber: string }>('emailClaims'), db.collection<{ _id: string; customerNumber: string }>('accountClaims')];
 
   return {
@@ -39,7 +41,7 @@ export function makeErasureStore(db: Db) {
     /** False when another worker started the same erasure first (then resume theirs). */
     async startReceipt(receipt: ErasureReceipt): Promise<boolean> {
       try {
-        await receipts.insertOne(receipt);
+        await write(() => receipts.insertOne(receipt));
         return true;
       } catch (error) {
         if ((error as { code?: number }).code === 11000) return false;
@@ -47,23 +49,23 @@ export function makeErasureStore(db: Db) {
       }
     },
     async stepDone(id: string, step: ErasureStep): Promise<void> {
-      await receipts.updateOne({ _id: id }, { $addToSet: { steps: step } });
+      await write(() => receipts.updateOne({ _id: id }, { $addToSet: { steps: step } }));
     },
     async complete(id: string, at: string): Promise<void> {
-      await receipts.updateOne({ _id: id }, { $set: { completedAt: at } });
+      await write(() => receipts.updateOne({ _id: id }, { $set: { completedAt: at } }));
     },
     /** An erasure that turned out not to be due any more (restored at the last moment). */
     async abandon(id: string): Promise<void> {
-      await receipts.deleteOne({ _id: id, completedAt: null });
+      await write(() => receipts.deleteOne({ _id: id, completedAt: null }));
     },
     findProfile: (customerNumber: string) => profiles.findOne({ _id: customerNumber }),
     /** Deletes the profile (its personal fields, preference values, account links, addresses) if unchanged. */
     async deleteProfile(customerNumber: string, version: number): Promise<boolean> {
-      return (await profiles.deleteOne({ _id: customerNumber, version, mergingInto: { $exists: false } })).deletedCount === 1;
+      return (await write(() => profiles.deleteOne({ _id: customerNumber, version, mergingInto: { $exists: false } }))).deletedCount === 1;
     },
     /** Frees the customer's email and account claims. */
     async deleteClaims(customerNumber: string): Promise<void> {
-      await Promise.all(claimCollections.map((collection) => collection.deleteMany({ customerNumber })));
+      for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber }));
     },
   };
 }

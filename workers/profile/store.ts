@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
+import { serialWrites } from '../../shared/mongo.ts';
 import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
 
 /** What a change owes the outside world; removed once relayed. */
@@ -80,6 +81,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
   const definitions: Collection<DefinitionDoc> = db.collection('preferenceDefinitions');
   const counters: Collection<CounterDoc> = db.collection('counters');
   const blockSize = options.numberBlockSize ?? 1_000;
+  const write = serialWrites(db);
   let block = { next: 0, end: 0 };
 
   const byIds = async <T extends { _id: string }>(collection: Collection<T>, ids: Iterable<string>): Promise<Map<string, T>> => {
@@ -105,7 +107,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
           : { replaceOne: { filter: { _id, customerNumber: staleOwner }, replacement: { _id, customerNumber, at: new Date() } } },
       );
       try {
-        const result = await collection.bulkWrite(operations, { ordered: false });
+        const result = await write(() => collection.bulkWrite(operations, { ordered: false }));
         const replaced = claims.filter((claim) => claim.staleOwner !== null).length;
         if (result.matchedCount < replaced) throw new WriteConflict('a stale claim was taken over by another process');
       } catch (error) {
@@ -116,15 +118,17 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     /** Gives values back, only where the profile still holds the claim. */
     async release(claims: ClaimDoc[]): Promise<void> {
       if (claims.length === 0) return;
-      await collection.bulkWrite(
-        claims.map((claim) => ({ deleteOne: { filter: { _id: claim._id, customerNumber: claim.customerNumber } } })),
-        { ordered: false },
+      await write(() =>
+        collection.bulkWrite(
+          claims.map((claim) => ({ deleteOne: { filter: { _id: claim._id, customerNumber: claim.customerNumber } } })),
+          { ordered: false },
+        ),
       );
     },
     /** Moves a profile's claims to another profile (merge). */
     async move(ids: string[], from: string, to: string): Promise<void> {
       if (ids.length === 0) return;
-      await collection.updateMany({ _id: { $in: ids }, customerNumber: from }, { $set: { customerNumber: to } });
+      await write(() => collection.updateMany({ _id: { $in: ids }, customerNumber: from }, { $set: { customerNumber: to } }));
     },
   });
 
@@ -150,10 +154,10 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       while (numbers.length < count) {
         if (block.next >= block.end) {
           const size = Math.max(blockSize, count - numbers.length);
-          const reserve = () => counters.findOneAndUpdate({ _id: 'customerNumber' }, { $inc: { next: size } }, { upsert: true, returnDocument: 'after' });
-          // Two first reservations at once: one upsert inserts, the other hits the unique _id; again is fine.
-          const counter = await reserve().catch((error: unknown) => (isDuplicateKey(error) ? reserve() : Promise.reject(error)));
-          const end = counter?.next ?? size;
+          // The counter document exists from start-up on (ensureIndexes): no upsert here (see putResults).
+          const counter = await write(() => counters.findOneAndUpdate({ _id: 'customerNumber' }, { $inc: { next: size } }, { returnDocument: 'after' }));
+          if (!counter) throw new Error('the customer number counter is missing (ensureIndexes creates it)');
+          const end = counter.next;
           block = { next: end - size, end };
         }
         numbers.push(String(customerNumberBase + block.next++));
@@ -165,7 +169,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     async reserveCreations(reservations: { _id: string; customerNumber: string; resultKey: string }[]): Promise<void> {
       if (reservations.length === 0) return;
       try {
-        await commands.insertMany(reservations.map((reservation) => ({ ...reservation, at: new Date() })), { ordered: false });
+        await write(() => commands.insertMany(reservations.map((reservation) => ({ ...reservation, at: new Date() })), { ordered: false }));
       } catch (error) {
         if (isDuplicateKey(error)) throw new WriteConflict('a creation was reserved by another process');
         throw error;
@@ -185,7 +189,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       );
       const replacements = writes.filter((write) => write.expectedVersion !== null).length;
       try {
-        const result = await profiles.bulkWrite(operations, { ordered: false });
+        const result = await write(() => profiles.bulkWrite(operations, { ordered: false }));
         if (result.matchedCount < replacements) throw new WriteConflict('a profile changed while the batch was decided');
       } catch (error) {
         if (isDuplicateKey(error)) throw new WriteConflict('a profile was created by another process');
@@ -193,33 +197,45 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       }
     },
 
+    /** Redefining replaces (insert, or replace without upsert: see putResults). */
     async putDefinitions(list: PreferenceDefinition[]): Promise<void> {
-      if (list.length === 0) return;
-      await definitions.bulkWrite(
-        list.map((definition) => {
-          const _id = definitionKey(definition.organisationId, definition.key);
-          return { replaceOne: { filter: { _id }, replacement: { _id, ...definition }, upsert: true } };
-        }),
-        { ordered: false },
-      );
+      for (const definition of list) {
+        const _id = definitionKey(definition.organisationId, definition.key);
+        const replaced = await write(() => definitions.replaceOne({ _id }, { ...definition }));
+        if (replaced.matchedCount === 0) {
+          await write(() => definitions.insertOne({ _id, ...definition })).catch(async (error: unknown) => {
+            if (!isDuplicateKey(error)) throw error;
+            await write(() => definitions.replaceOne({ _id }, { ...definition })); // defined meanwhile elsewhere
+          });
+        }
+      }
     },
 
     /**
      * Makes results durable, so that a redelivered command gets the same one again. A stored result
-     * is never replaced (the filter misses it and the upsert hits the unique _id, which is ignored).
+     * is never replaced. No upserts: FerretDB v1 hangs (and exhausts its connection pool) when
+     * upserts that match existing documents run concurrently, so new documents are inserted and
+     * existing ones (creation reservations) updated, each without upsert.
      */
     async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<void> {
       if (results.length === 0) return;
+      const at = new Date();
+      let existing: string[] = [];
       try {
-        await commands.bulkWrite(
-          results.map(({ _id, result, resultKey }) => ({
-            updateOne: { filter: { _id, result: { $exists: false } }, update: { $set: { result, resultKey, at: new Date() } }, upsert: true },
-          })),
-          { ordered: false },
-        );
+        await write(() => commands.insertMany(results.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false }));
       } catch (error) {
         if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
+        existing = [error.writeErrors].flat().map((writeError) => results[writeError.index]!._id);
       }
+      if (existing.length === 0) return;
+      const byId = new Map(results.map((entry) => [entry._id, entry]));
+      await write(() => commands.bulkWrite(
+        existing.map((_id) => {
+          const { result, resultKey } = byId.get(_id)!;
+          return { updateOne: { filter: { _id, result: { $exists: false } }, update: { $set: { result, resultKey, at } } } };
+        }),
+        { ordered: false },
+      ));
     },
 
     /**
@@ -228,11 +244,13 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
      */
     async clearPending(done: { customerNumber: string; version: number }[]): Promise<void> {
       if (done.length === 0) return;
-      await profiles.bulkWrite(
-        done.map(({ customerNumber, version }) => ({
-          updateOne: { filter: { _id: customerNumber, version }, update: { $set: { pending: [], relay: false } } },
-        })),
-        { ordered: false },
+      await write(() =>
+        profiles.bulkWrite(
+          done.map(({ customerNumber, version }) => ({
+            updateOne: { filter: { _id: customerNumber, version }, update: { $set: { pending: [], relay: false } } },
+          })),
+          { ordered: false },
+        ),
       );
     },
 
@@ -245,7 +263,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
 
     /** Marks a temporary profile as being merged (version-guarded, no new version: it gets no event of its own). */
     async markMerging(customerNumber: string, version: number, permanentNumber: string): Promise<void> {
-      const result = await profiles.updateOne({ _id: customerNumber, version, mergingInto: { $exists: false } }, { $set: { mergingInto: permanentNumber } });
+      const result = await write(() => profiles.updateOne({ _id: customerNumber, version, mergingInto: { $exists: false } }, { $set: { mergingInto: permanentNumber } }));
       if (result.matchedCount === 0) throw new WriteConflict('the temporary profile changed while its merge was decided');
     },
 
@@ -258,9 +276,9 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       if (!permanent?.relatedCustomerNumbers.includes(temporary._id)) return;
       const org = temporary.organisationId;
       const claimsOfAccounts = temporary.customerAccounts.map((account) => claimKey(org, account));
-      if (claimsOfAccounts.length > 0) await accounts.updateMany({ _id: { $in: claimsOfAccounts }, customerNumber: temporary._id }, { $set: { customerNumber: permanentNumber } });
-      if (temporary.email) await emails.deleteOne({ _id: claimKey(org, temporary.email.toLowerCase()), customerNumber: temporary._id });
-      await profiles.deleteOne({ _id: temporary._id, mergingInto: permanentNumber });
+      if (claimsOfAccounts.length > 0) await write(() => accounts.updateMany({ _id: { $in: claimsOfAccounts }, customerNumber: temporary._id }, { $set: { customerNumber: permanentNumber } }));
+      if (temporary.email) await write(() => emails.deleteOne({ _id: claimKey(org, temporary.email!.toLowerCase()), customerNumber: temporary._id }));
+      await write(() => profiles.deleteOne({ _id: temporary._id, mergingInto: permanentNumber }));
     },
 
     async finishMergeOf(temporaryNumber: string): Promise<void> {
