@@ -28,6 +28,13 @@ export async function ensureIndexes(db: Db): Promise<void> {
       if ((error as { codeName?: string }).codeName !== 'NamespaceExists') throw error;
     });
   }
+  // The customer number counter, so that allocating never needs an upsert.
+  await db
+    .collection<{ _id: string; next: number }>('counters')
+    .insertOne({ _id: 'customerNumber', next: 0 })
+    .catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 11000) throw error;
+    });
   for (const { collection, key, name } of indexes) {
     const existing = await db
       .collection(collection)
