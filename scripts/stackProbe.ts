@@ -52,6 +52,12 @@ async function probeMongo(uri: string): Promise<string> {
   try {
     await client.connect();
     const info = await client.db('admin').command({ buildInfo: 1 });
+    // buildInfo is answered without the storage backend; a real read proves the backend answers too
+    // (a wedged FerretDB answers buildInfo and hangs on everything else).
+    await Promise.race([
+      client.db('stack_probe').collection('probe').findOne({}),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('the storage backend does not answer')), TIMEOUT_MS)),
+    ]);
     const ferret = info['ferretdbVersion'] ?? (info['ferretdbFeatures'] ? '?' : undefined);
     return ferret ? `FerretDB ${String(ferret)} (MongoDB ${String(info['version'])} wire)` : `MongoDB ${String(info['version'])}`;
   } finally {

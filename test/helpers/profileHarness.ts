@@ -9,6 +9,7 @@ import { startDeletionWorker, type DeletionWorkerDeps } from '../../workers/dele
 import { reconcileQueueName, startScheduler } from '../../workers/scheduler/index.ts';
 import { erasureQueueName } from '../../shared/erasureQueue.ts';
 import { makeQueue } from '../../shared/queue.ts';
+import { makeMetrics } from '../../shared/metrics.ts';
 import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';
 import { randomName, testConfig, testLogger, waitFor } from './services.ts';
 
@@ -39,8 +40,9 @@ export async function startProfileHarness(
   ]);
 
   const workers: RunningWorker[] = [];
+  const metrics = makeMetrics();
   const startWorker = async (overrides: Partial<ProfileWorkerDeps> = {}) => {
-    const worker = await startProfileWorker({ config, kafka, mongo, logger, ...options.workerOverrides, ...overrides });
+    const worker = await startProfileWorker({ config, kafka, mongo, logger, metrics, ...options.workerOverrides, ...overrides });
     workers.push(worker);
     return worker;
   };
@@ -86,6 +88,7 @@ export async function startProfileHarness(
   return {
     config,
     names,
+    metrics,
     mongo,
     codec,
     results,

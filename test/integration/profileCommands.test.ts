@@ -50,6 +50,12 @@ describe('profile worker: commands, results and events', () => {
 
     const stored = await harness.mongo.db.collection('profiles').findOne({ _id: result.customerNumber as never });
     expect(stored).toMatchObject({ organisationId: 1, firstName: 'Kari', version: 1, pending: [] });
+
+    // What an operator sees on /metrics.
+    const metrics = await harness.metrics.registry.metrics();
+    expect(metrics).toMatch(/profiles_commands_total\{type="CreateProfile",status="ACCEPTED",code=""\} [1-9]/);
+    expect(metrics).toMatch(new RegExp(`profiles_consumer_lag\\{topic="${harness.names.commands}",partition="\\d+"\\} \\d+`));
+    expect(metrics).toMatch(/profiles_event_publish_lag_seconds_count [1-9]/);
   });
 
   it('UpdateProfile, preferences, accounts, deactivation and restore: one event per change, versions without gaps', async () => {

@@ -19,7 +19,7 @@ export type ProfileWorkerDeps = {
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
-  metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal' | 'eventPublishLagSeconds'>;
+  metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal' | 'eventPublishLagSeconds' | 'consumerLag'>;
   /** Test hook: the clock of decisions. @defaultValue () => new Date() */
   clock?: () => Date;
   /** Test hooks for fault injection (see handler.ts). */
@@ -116,6 +116,10 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
   });
   consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, () => {
     running = true;
+  });
+  // How far each partition is behind its end, after every batch (Prometheus: profiles_consumer_lag).
+  consumer.consumer.on(consumer.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    metrics?.consumerLag.set({ topic: payload.topic, partition: String(payload.partition) }, Number(payload.offsetLag));
   });
   logger.info({ topics: [names.commands, names.results, names.dlq] }, 'profile worker ready');
 
