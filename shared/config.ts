@@ -34,6 +34,7 @@ const envSchema = z.object({
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
   EXPIRATION_HORIZON_MS: z.coerce.number().int().min(2_000).max(86_400_000).default(300_000),
   ERASURE_CONCURRENCY: positiveInt.max(256).default(16),
+  ERASURE_LOCK_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BOARD_USER: z.string().min(1).optional(),
   BOARD_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
@@ -47,7 +48,7 @@ export type Config = {
   mongoUri: string;
   redisUrl: string;
   ops: { port: number; board: { user: string; password: string } | 'disabled' | 'unset' };
-  expiry: { reconcileIntervalMs: number; horizonMs: number; erasureConcurrency: number };
+  expiry: { reconcileIntervalMs: number; horizonMs: number; erasureConcurrency: number; erasureLockMs: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 };
 
@@ -91,7 +92,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     mongoUri: e.MONGODB_URI,
     redisUrl: e.REDIS_URL,
     ops: { port: e.OPS_PORT, board },
-    expiry: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, horizonMs: e.EXPIRATION_HORIZON_MS, erasureConcurrency: e.ERASURE_CONCURRENCY },
+    expiry: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, horizonMs: e.EXPIRATION_HORIZON_MS, erasureConcurrency: e.ERASURE_CONCURRENCY, erasureLockMs: e.ERASURE_LOCK_MS },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -26,6 +26,12 @@ export function makeQueue<Data extends Record<string, unknown>>(name: string, op
 export type WorkerOptions = QueueOptions & {
   /** Jobs processed at once by this worker. @defaultValue 8 */
   concurrency?: number;
+  /**
+   * How long a job stays locked without its worker renewing the lock; a job whose worker died is
+   * taken up again after about this long (BullMQ's stalled-job check runs at the same interval).
+   * @defaultValue 30_000
+   */
+  lockDurationMs?: number;
 };
 
 /** A BullMQ worker: `process` is one plain async function per job. */
@@ -38,5 +44,7 @@ export function makeWorker<Data extends Record<string, unknown>, Result = unknow
     connection: { url: options.redisUrl, connectionName: `worker:${name}`, maxRetriesPerRequest: null },
     prefix: options.prefix ?? defaultQueuePrefix,
     concurrency: options.concurrency ?? 8,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.lockDurationMs ?? 30_000,
   });
 }

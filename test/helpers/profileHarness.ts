@@ -96,6 +96,12 @@ export async function startProfileHarness(
     dlq,
     startWorker,
     startExpiryWorkers,
+    async startSchedulerOnly() {
+      expiryWorkers.push(await startScheduler({ config, kafka, mongo, logger }));
+    },
+    async startDeletionOnly() {
+      expiryWorkers.push(await startDeletionWorker({ config, kafka, mongo, logger }));
+    },
     async stopExpiryWorkers() {
       for (const worker of expiryWorkers.splice(0).reverse()) await worker.stop();
     },

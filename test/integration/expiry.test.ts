@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { makeRedis, type Redis } from '../../shared/redis.ts';
 import { verifyErasure } from '../../scripts/verifyErasure.ts';
 import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
@@ -10,7 +12,7 @@ describe('expiration and erasure', () => {
   let harness: ProfileHarness;
   let redis: Redis;
   beforeAll(async () => {
-    harness = await startProfileHarness({ expiry: true });
+    harness = await startProfileHarness({ expiry: true, env: { ERASURE_LOCK_MS: '2000' } });
     redis = makeRedis(harness.config.redisUrl);
   });
   afterAll(async () => {
@@ -113,5 +115,32 @@ describe('expiration and erasure', () => {
     const receipt = await waitFor('the completed receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never, completedAt: { $ne: null } }).then((doc) => doc ?? undefined));
     expect(receipt).toMatchObject({ steps: ['profile', 'claims', 'jobs', 'event'], completedAt: expect.any(String) });
     expect(harness.eventsOf(customer).filter((e) => e.eventType === 'DELETED').map((e) => e.eventId)).toEqual([event.eventId]);
+  });
+  it('a deletion worker killed (SIGKILL) mid-saga: another one resumes and completes the erasure', async () => {
+    await harness.stopExpiryWorkers();
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const child = spawn(process.execPath, ['test/helpers/crashingEraser.ts'], {
+      cwd: root,
+      env: { ...process.env, ...inject('services'), PROFILES_ENV: harness.config.env, CRASH_DB: harness.mongo.db.databaseName, ERASURE_LOCK_MS: '2000', BOARD_DISABLED: 'true' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+      child.on('exit', () => reject(new Error('the crashing eraser exited before it was ready')));
+    });
+    // Only the scheduler runs in this process for now, so the job goes to the crashing eraser.
+    await harness.startSchedulerOnly();
+    const dueAt = isoAfter(new Date(), 2);
+    const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: dueAt })).customerNumber!;
+    expect(await exited).toBe('SIGKILL');
+    const receipt = await harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never });
+    expect(receipt).toMatchObject({ steps: ['profile'], completedAt: null });
+    expect(await profileExists(customer)).toBe(false);
+
+    await harness.startDeletionOnly();
+    const event = await deletedEvent(customer, 30_000);
+    expect(event).toMatchObject({ reason: 'EXPIRED', profile: null });
+    await waitFor('the completed receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never, completedAt: { $ne: null } }).then((doc) => doc ?? undefined));
   });
 });

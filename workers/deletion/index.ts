@@ -74,7 +74,7 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
       if (outcome.kind === 'erased') deps.metrics?.erasuresTotal.inc({ reason: outcome.receipt.reason });
       return outcome.kind;
     },
-    { redisUrl: config.redisUrl, concurrency: config.expiry.erasureConcurrency },
+    { redisUrl: config.redisUrl, concurrency: config.expiry.erasureConcurrency, lockDurationMs: config.expiry.erasureLockMs },
   );
   worker.on('failed', (job, error) => {
     logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: { message: error.message } }, 'erasure attempt failed; it will be retried');
