@@ -43,6 +43,9 @@ export const claimLeaseMs = 60_000;
 type DefinitionDoc = PreferenceDefinition & { _id: string };
 type CounterDoc = { _id: string; next: number };
 
+/** Statements per bulk write sent to the server (see `bulk` in makeProfileStore). */
+const bulkChunk = 50;
+
 /** First customer number; numbers are never reused. */
 const customerNumberBase = 1_000_000;
 
@@ -82,6 +85,19 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
   const counters: Collection<CounterDoc> = db.collection('counters');
   const blockSize = options.numberBlockSize ?? 1_000;
   const write = serialWrites(db);
+  /**
+   * A bulk write in chunks of at most {@link bulkChunk} statements, one chunk at a time. FerretDB v1
+   * keeps a connection per update/replace/delete statement until the whole command ends, and its
+   * pool has 100: a larger bulk hangs the server (seen with 150 updates).
+   */
+  const bulk = async <T extends { _id: string }>(collection: Collection<T>, operations: AnyBulkWriteOperation<T>[]) => {
+    let matchedCount = 0;
+    for (let start = 0; start < operations.length; start += bulkChunk) {
+      const result = await write(() => collection.bulkWrite(operations.slice(start, start + bulkChunk), { ordered: false }));
+      matchedCount += result.matchedCount;
+    }
+    return { matchedCount };
+  };
   let block = { next: 0, end: 0 };
 
   const byIds = async <T extends { _id: string }>(collection: Collection<T>, ids: Iterable<string>): Promise<Map<string, T>> => {
@@ -107,7 +123,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
           : { replaceOne: { filter: { _id, customerNumber: staleOwner }, replacement: { _id, customerNumber, at: new Date() } } },
       );
       try {
-        const result = await write(() => collection.bulkWrite(operations, { ordered: false }));
+        const result = await bulk(collection, operations);
         const replaced = claims.filter((claim) => claim.staleOwner !== null).length;
         if (result.matchedCount < replaced) throw new WriteConflict('a stale claim was taken over by another process');
       } catch (error) {
@@ -118,11 +134,9 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     /** Gives values back, only where the profile still holds the claim. */
     async release(claims: ClaimDoc[]): Promise<void> {
       if (claims.length === 0) return;
-      await write(() =>
-        collection.bulkWrite(
-          claims.map((claim) => ({ deleteOne: { filter: { _id: claim._id, customerNumber: claim.customerNumber } } })),
-          { ordered: false },
-        ),
+      await bulk(
+        collection,
+        claims.map((claim) => ({ deleteOne: { filter: { _id: claim._id, customerNumber: claim.customerNumber } } })),
       );
     },
     /** Moves a profile's claims to another profile (merge). */
@@ -189,7 +203,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       );
       const replacements = writes.filter((write) => write.expectedVersion !== null).length;
       try {
-        const result = await write(() => profiles.bulkWrite(operations, { ordered: false }));
+        const result = await bulk(profiles, operations);
         if (result.matchedCount < replacements) throw new WriteConflict('a profile changed while the batch was decided');
       } catch (error) {
         if (isDuplicateKey(error)) throw new WriteConflict('a profile was created by another process');
@@ -213,29 +227,30 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
 
     /**
      * Makes results durable, so that a redelivered command gets the same one again. A stored result
-     * is never replaced. No upserts: FerretDB v1 hangs (and exhausts its connection pool) when
-     * upserts that match existing documents run concurrently, so new documents are inserted and
-     * existing ones (creation reservations) updated, each without upsert.
+     * is never replaced. No upserts: FerretDB v1 hangs (and exhausts its connection pool) on
+     * concurrent upserts matching existing documents, so new documents are inserted and existing
+     * ones (creation reservations) updated, each without upsert.
      */
     async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<void> {
       if (results.length === 0) return;
       const at = new Date();
-      let existing: string[] = [];
-      try {
-        await write(() => commands.insertMany(results.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false }));
-      } catch (error) {
-        if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
-        existing = [error.writeErrors].flat().map((writeError) => results[writeError.index]!._id);
+      // Which exist already (creation reservations, results stored before): read first, so that no
+      // write relies on duplicate-key errors — FerretDB v1 hangs on a bulk insert with many of them.
+      const known = await byIds(commands, results.map((entry) => entry._id));
+      const fresh = results.filter((entry) => !known.has(entry._id));
+      const reserved = results.filter((entry) => known.has(entry._id) && known.get(entry._id)!.result === undefined);
+      if (fresh.length > 0) {
+        await write(() => commands.insertMany(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false })).catch((error: unknown) => {
+          // Stored meanwhile by another process: theirs stands.
+          if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
+        });
       }
-      if (existing.length === 0) return;
-      const byId = new Map(results.map((entry) => [entry._id, entry]));
-      await write(() => commands.bulkWrite(
-        existing.map((_id) => {
-          const { result, resultKey } = byId.get(_id)!;
-          return { updateOne: { filter: { _id, result: { $exists: false } }, update: { $set: { result, resultKey, at } } } };
-        }),
-        { ordered: false },
-      ));
+      if (reserved.length > 0) {
+        await bulk(
+          commands,
+          reserved.map(({ _id, result, resultKey }) => ({ updateOne: { filter: { _id }, update: { $set: { result, resultKey, at } } } })),
+        );
+      }
     },
 
     /**
@@ -244,13 +259,11 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
      */
     async clearPending(done: { customerNumber: string; version: number }[]): Promise<void> {
       if (done.length === 0) return;
-      await write(() =>
-        profiles.bulkWrite(
-          done.map(({ customerNumber, version }) => ({
-            updateOne: { filter: { _id: customerNumber, version }, update: { $set: { pending: [], relay: false } } },
-          })),
-          { ordered: false },
-        ),
+      await bulk(
+        profiles,
+        done.map(({ customerNumber, version }) => ({
+          updateOne: { filter: { _id: customerNumber, version }, update: { $set: { pending: [], relay: false } } },
+        })),
       );
     },
 
