@@ -139,11 +139,6 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
         claims.map((claim) => ({ deleteOne: { filter: { _id: claim._id, customerNumber: claim.customerNumber } } })),
       );
     },
-    /** Moves a profile's claims to another profile (merge). */
-    async move(ids: string[], from: string, to: string): Promise<void> {
-      if (ids.length === 0) return;
-      await write(() => collection.updateMany({ _id: { $in: ids }, customerNumber: from }, { $set: { customerNumber: to } }));
-    },
   });
 
   return {
