@@ -5,14 +5,14 @@
 //   echo '{...}' | npm run command -- -
 //   options: --key <key>  --client <company-application>  --correlation-id <id>  --events  --timeout <ms>
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { makeAvroCodec } from '../shared/avro.ts';
-import { loadConfig, serviceVariables } from '../shared/config.ts';
+import { loadConfig } from '../shared/config.ts';
 import { ensureTopics, makeKafka, makeProducer } from '../shared/kafka.ts';
 import { makeLogger } from '../shared/logger.ts';
 import { topics } from '../shared/topics.ts';
-import { projectRoot, readStackEnv } from './stackEnv.ts';
+import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,7 +25,7 @@ const { values, positionals } = parseArgs({
   },
 });
 
-if (serviceVariables.every((name) => !process.env[name]) && existsSync(`${projectRoot}.stack/env`)) Object.assign(process.env, readStackEnv());
+useLocalStackWhenUnconfigured({ start: false });
 const config = loadConfig({ ...process.env, BOARD_DISABLED: 'true' });
 const source = positionals[0] === '-' || positionals.length === 0 ? readFileSync(0, 'utf8') : positionals.join(' ');
 const command = JSON.parse(source) as Record<string, unknown>;

@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { serviceVariables } from '../shared/config.ts';
 
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -12,4 +14,17 @@ export function readStackEnv(path = `${projectRoot}.stack/env`): Record<string, 
       .filter((line) => line && !line.startsWith('#') && line.includes('='))
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
+}
+
+/**
+ * When none of the four service variables is set, points this process at the local stack:
+ * `start` brings it up first (npm start, the benchmark); otherwise its .stack/env is used if it
+ * exists (the shell tools). Returns whether the local stack is used.
+ */
+export function useLocalStackWhenUnconfigured(options: { start: boolean }): boolean {
+  if (serviceVariables.some((name) => process.env[name])) return false;
+  if (options.start) execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  else if (!existsSync(`${projectRoot}.stack/env`)) return false;
+  Object.assign(process.env, readStackEnv());
+  return true;
 }

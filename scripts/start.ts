@@ -1,14 +1,10 @@
 // `npm start`: with none of KAFKA_BROKERS, SCHEMA_REGISTRY_URL, MONGODB_URI, REDIS_URL set, brings
 // the local stack up (scripts/stack.sh) and uses its URLs; with them set, uses those. Then runs
 // the suite in this process.
-import { execFileSync } from 'node:child_process';
-import { serviceVariables } from '../shared/config.ts';
 import { main } from '../workers/suite.ts';
-import { projectRoot, readStackEnv } from './stackEnv.ts';
+import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
 
-if (serviceVariables.every((name) => !process.env[name])) {
-  execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
-  Object.assign(process.env, readStackEnv());
+if (useLocalStackWhenUnconfigured({ start: true })) {
   // Local use: without credentials the dashboard is disabled rather than the start refused.
   if (!process.env['BOARD_USER'] && !process.env['BOARD_PASSWORD'] && !process.env['BOARD_DISABLED']) {
     process.env['BOARD_DISABLED'] = 'true';

@@ -7,14 +7,13 @@
 // 2: bad usage. Uses the suite's configuration (.stack/env when nothing is set). Allowed to mention
 // the customer number: the erasure receipt itself and the command log (`commands`: command ids,
 // result codes and versions, kept so that a re-sent command is not applied again; no personal data).
-import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Db } from 'mongodb';
-import { loadConfig, serviceVariables } from '../shared/config.ts';
+import { loadConfig } from '../shared/config.ts';
 import { erasureJobId } from '../shared/expiry.ts';
 import { connectMongo } from '../shared/mongo.ts';
 import { makeRedis, type Redis } from '../shared/redis.ts';
-import { projectRoot, readStackEnv } from './stackEnv.ts';
+import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
 
 export type Finding = { where: string; what: string };
 export type Verification = { complete: boolean; receipt: Record<string, unknown> | null; findings: Finding[] };
@@ -75,7 +74,7 @@ async function main(): Promise<void> {
     console.error('usage: npm run verify-erasure -- --organisation <id> --customer <number> [--value <personal value>]...');
     process.exit(2);
   }
-  if (serviceVariables.every((name) => !process.env[name]) && existsSync(`${projectRoot}.stack/env`)) Object.assign(process.env, readStackEnv());
+  useLocalStackWhenUnconfigured({ start: false });
   const config = loadConfig({ ...process.env, BOARD_DISABLED: 'true' });
   const mongo = await connectMongo(config.mongoUri);
   const redis = makeRedis(config.redisUrl);

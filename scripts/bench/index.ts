@@ -3,17 +3,16 @@
 // histogram in reports/; the last line of stdout is one JSON object with the figures.
 //
 //   npm run bench -- [--commands 50000] [--naive-commands 5000] [--customers 2000] [--rate 1000] [--seconds 15]
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadConfig, serviceVariables, type Config } from '../../shared/config.ts';
+import { loadConfig, type Config } from '../../shared/config.ts';
 import { ensureTopics, makeKafka, makeProducer } from '../../shared/kafka.ts';
 import { makeLogger } from '../../shared/logger.ts';
 import { connectMongo } from '../../shared/mongo.ts';
 import { topics } from '../../shared/topics.ts';
 import { startProfileWorker } from '../../workers/profile/index.ts';
-import { projectRoot, readStackEnv } from '../stackEnv.ts';
+import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import { startFloor, startNaive } from './baselines.ts';
 import { latencyHistogramSvg } from './histogram.ts';
 import { observe, percentile, progress } from './observe.ts';
@@ -35,10 +34,7 @@ const customerCount = Number(values.customers);
 const rate = Number(values.rate);
 const latencySeconds = Number(values.seconds);
 
-if (serviceVariables.every((name) => !process.env[name])) {
-  execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
-  Object.assign(process.env, readStackEnv());
-}
+useLocalStackWhenUnconfigured({ start: true });
 const runId = `bench${Date.now().toString(36)}`;
 const config: Config = loadConfig({ ...process.env, PROFILES_ENV: runId, BOARD_DISABLED: 'true', LOG_LEVEL: 'error' });
 const logger = makeLogger({ level: process.env['BENCH_LOG_LEVEL'] ?? 'error' });
