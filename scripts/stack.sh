@@ -19,6 +19,7 @@ CACHE=${PROFILES_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/customer-profiles-
 KAFKA_VERSION=4.4.0
 APICURIO_VERSION=3.3.3
 FERRETDB_VERSION=v1.24.2
+FERRETDB_PATCH=-p1 # part of the build cache key: bump it when scripts/stack/ferretdb-*.patch changes
 
 KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 SCHEMA_REGISTRY_URL=${SCHEMA_REGISTRY_URL:-http://127.0.0.1:8081/apis/ccompat/v7}
@@ -162,9 +163,10 @@ start_registry() {
 
 # ---------------------------------------------------------------- FerretDB
 install_ferretdb() {
-  local dir="$CACHE/ferretdb-$FERRETDB_VERSION"
+  local dir="$CACHE/ferretdb-$FERRETDB_VERSION$FERRETDB_PATCH"
   [ -x "$dir/ferretdb" ] && return 0
   require go "to build github.com/FerretDB/FerretDB $FERRETDB_VERSION from the Go module proxy"
+  require patch "to apply scripts/stack/ferretdb-$FERRETDB_VERSION-sqlite.patch"
   log "building FerretDB $FERRETDB_VERSION from the Go module proxy (about a minute)"
   local work="$dir/build"
   rm -rf "$dir" && mkdir -p "$work"
@@ -177,6 +179,11 @@ install_ferretdb() {
   # The module zip lacks the generated build/version/version.txt, without which FerretDB panics.
   cp -r "$src" "$work/src" && chmod -R u+w "$work/src"
   echo "$FERRETDB_VERSION" >"$work/src/build/version/version.txt"
+  # Three fixes to v1's SQLite backend (see the patch): it never used its own _id index (every
+  # lookup, update and delete scanned the table), `_id: {$in: [...]}` is pushed down to that
+  # index, and a bulk update no longer holds a pooled connection per statement until it ends.
+  patch -s -p1 -d "$work/src" <"$ROOT/scripts/stack/ferretdb-$FERRETDB_VERSION-sqlite.patch" ||
+    fail "patching FerretDB $FERRETDB_VERSION with scripts/stack/ferretdb-$FERRETDB_VERSION-sqlite.patch"
   cat >"$work/go.mod" <<EOF
 module ferretdb-build
 
@@ -193,13 +200,13 @@ EOF
 }
 
 start_ferretdb() {
-  local host port dir="$CACHE/ferretdb-$FERRETDB_VERSION"
+  local host port dir="$CACHE/ferretdb-$FERRETDB_VERSION$FERRETDB_PATCH"
   host=$(host_of "$MONGODB_URI"); port=$(port_of "$MONGODB_URI")
   if probe mongodb "$MONGODB_URI" >/dev/null; then log "mongodb: already answering at $MONGODB_URI"; return 0; fi
   install_ferretdb
   mkdir -p "$STACK_DIR/data/ferretdb" "$STACK_DIR/run/ferretdb-state"
   log "mongodb: starting FerretDB on $host:$port (SQLite)"
-  start_bg mongodb "$dir/ferretdb" --handler=sqlite --sqlite-url="file:$STACK_DIR/data/ferretdb/" \
+  start_bg mongodb "$dir/ferretdb" --handler=sqlite --sqlite-url="file:$STACK_DIR/data/ferretdb/?_pragma=synchronous(normal)" \
     --listen-addr="$host:$port" --state-dir="$STACK_DIR/run/ferretdb-state" --debug-addr=127.0.0.1:0 \
     --telemetry=disable --log-level=warn
   wait_for mongodb 60 "$STACK_DIR/run/mongodb.pid" mongodb "$MONGODB_URI"
