@@ -28,10 +28,14 @@ export type ProfileWorkerDeps = {
 
 const schemaFile = (name: string) => new URL(`../../schemas/${name}.avsc`, import.meta.url);
 
-/** Relays what a crash left between a MongoDB write and its produce; runs at start and then periodically. */
-const sweepIntervalMs = 5_000;
+/**
+ * Relays what was written but never relayed, at start and then periodically. A crash between write
+ * and relay is normally repaired sooner: the uncommitted batch is consumed again and relayed then.
+ * On FerretDB this is a scan of the profiles, hence the long interval.
+ */
+const sweepIntervalMs = 60_000;
 /** A change younger than this may still be relayed by the process that wrote it. */
-const sweepMinAgeMs = 5_000;
+const sweepMinAgeMs = 60_000;
 
 export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<RunningWorker> {
   const { config, kafka, mongo, logger, metrics } = deps;
@@ -83,9 +87,9 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     onResult: (outcome) => metrics?.commandsTotal.inc({ type: outcome.commandType ?? 'unknown', status: outcome.status, code: outcome.code ?? '' }),
   });
 
-  let sweeping: Promise<void> = Promise.resolve();
+  let sweeping: Promise<void> | null = null;
   const sweep = () => {
-    sweeping = (async () => {
+    sweeping ??= (async () => {
       for (let round = 0; round < 20; round++) {
         const stranded = await store.findUnrelayed(500, sweepMinAgeMs);
         if (stranded.length === 0) break;
@@ -94,7 +98,11 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
       }
       // Merges interrupted after the permanent profile was written: remove their temporary profile.
       for (const temporary of await store.findMerging(100)) await store.finishMerge(temporary, temporary.mergingInto!);
-    })().catch((error: unknown) => logger.error({ err: error }, 'relay sweep failed'));
+    })()
+      .catch((error: unknown) => logger.error({ err: error }, 'relay sweep failed'))
+      .finally(() => {
+        sweeping = null;
+      });
     return sweeping;
   };
   await sweep();
