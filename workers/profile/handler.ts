@@ -11,7 +11,7 @@ import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type Decid
 import { decodeMessage } from './messages.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import type { DlqRecord, LooseResult, Relay } from './relay.ts';
-import { claimKey, claimLeaseMs, commandKey, definitionKey, toProfile, WriteConflict, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
+import { claimKey, claimLeaseMs, commandKey, definitionKey, entriesOf, packEntry, toProfile, WriteConflict, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
 
 export type HandlerDeps = {
   store: ProfileStore;
@@ -251,7 +251,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
             result: resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now),
             events: [changedEvent(after, eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
           };
-          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), entry], relay: true, relayAt: nowIso };
+          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), packEntry(entry)], relay: true, relayAt: nowIso };
           track(emailIndex, before ? emailsOf(before) : [], emailsOf(after), after.customerNumber);
           track(accountIndex, before ? accountsOf(before) : [], accountsOf(after), after.customerNumber);
           changed.set(target, next);
@@ -323,7 +323,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
         result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'ACCEPTED', message: `merged into customer ${permanentNumber}`, version: deleted.version }, now),
         events: [changedEvent(decision.permanent, 'MERGED', cause, nowIso), deleted],
       };
-      const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, entry], relay: true, relayAt: nowIso };
+      const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, packEntry(entry)], relay: true, relayAt: nowIso };
       await store.writeProfiles([{ doc: next, expectedVersion: permanent!.version }]);
       permanent = next;
     }
@@ -379,7 +379,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
     await relay.publish({ profiles: relayed, results: loose, dlq: prepared.dlq, order: (commandId) => orderOf.get(commandId) ?? -1 });
     await deps.hooks?.afterPublish?.();
     for (const { result } of loose) deps.onResult?.(result);
-    for (const doc of relayed) for (const entry of doc.pending) if (entry.result) deps.onResult?.(entry.result);
+    for (const doc of relayed) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result);
   }
 
   return {

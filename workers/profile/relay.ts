@@ -8,7 +8,7 @@ import { ensureTopics } from '../../shared/kafka.ts';
 import type { Topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
-import { commandKey, type ProfileDoc, type ProfileStore } from './store.ts';
+import { commandKey, entriesOf, type ProfileDoc, type ProfileStore } from './store.ts';
 
 /** A result that is not inside a profile's pending list (rejections, no-op and organisation-level commands). */
 export type LooseResult = { key: string | null; result: CommandResult; order: number };
@@ -60,9 +60,9 @@ export function makeRelay(deps: {
 
   return {
     async publish({ profiles = [], results = [], dlq = [], order = () => -1 }) {
-      const pendingResults: LooseResult[] = profiles.flatMap((doc) =>
-        doc.pending.flatMap((entry) => (entry.result && entry.commandId ? [{ key: entry.resultKey, result: entry.result, order: order(entry.commandId) }] : [])),
-      );
+      const entries = profiles.flatMap(entriesOf);
+      const events = entries.flatMap((entry) => entry.events);
+      const pendingResults: LooseResult[] = entries.flatMap((entry) => (entry.result && entry.commandId ? [{ key: entry.resultKey, result: entry.result, order: order(entry.commandId) }] : []));
       const allResults = [...pendingResults, ...results].sort((a, b) => a.order - b.order);
       await store.putResults(
         // Without an organisation there is no safe idempotency key: such results are sent, not stored.
@@ -70,18 +70,16 @@ export function makeRelay(deps: {
       );
 
       const eventsByTopic = new Map<string, Message[]>();
-      for (const doc of profiles) {
-        for (const event of doc.pending.flatMap((entry) => entry.events)) {
-          const topic = topics.customerChanged(event.organisationId);
-          const list = eventsByTopic.get(topic) ?? [];
-          list.push(eventMessage(event));
-          eventsByTopic.set(topic, list);
-        }
+      for (const event of events) {
+        const topic = topics.customerChanged(event.organisationId);
+        const list = eventsByTopic.get(topic) ?? [];
+        list.push(eventMessage(event));
+        eventsByTopic.set(topic, list);
       }
       await ensureEventTopics([...eventsByTopic.keys()]);
 
       // Every change tells the scheduler when (or that no longer) the customer is to be erased.
-      const schedule = profiles.flatMap((doc) => doc.pending.flatMap((entry) => entry.events)).map(scheduleMessage);
+      const schedule = events.map(scheduleMessage);
 
       const topicMessages = [
         ...[...eventsByTopic].map(([topic, messages]) => ({ topic, messages })),
@@ -90,7 +88,7 @@ export function makeRelay(deps: {
         ...(schedule.length > 0 ? [{ topic: topics.expirations, messages: schedule }] : []),
       ];
       if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
-      deps.onPublished?.({ events: profiles.flatMap((doc) => doc.pending.flatMap((entry) => entry.events)), dlq: dlq.length });
+      deps.onPublished?.({ events, dlq: dlq.length });
 
       await store.clearPending(profiles.filter((doc) => doc.pending.length > 0).map((doc) => ({ customerNumber: doc._id, version: doc.version })));
     },
