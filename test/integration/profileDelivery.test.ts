@@ -4,6 +4,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
+import { commandKey, entriesOf, type ProfileDoc } from '../../workers/profile/store.ts';
 
 /** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
 describe('profile worker: delivery guarantees', () => {
@@ -131,6 +132,24 @@ describe('profile worker: delivery guarantees', () => {
       await waitFor('two events', () => versionsOf(h, result.customerNumber!).length >= 2);
       expect([...new Set(h.eventsOf(result.customerNumber!).map((event) => event.eventId))]).toHaveLength(2);
       expect(h.resultsFor(create['commandId'] as string).every((received) => received.value.version === 1)).toBe(true);
+    });
+
+    it('after the result was stored, before the produce: the redelivery sends the waiting event at once', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const create = commandJson('CreateProfile', { ...creator, firstName: 'Crash', surname: 'Stored' });
+      await crashOnce(h, 'afterWrite', () => h.send(create));
+      // What the relay does first, before it produces: the result made durable.
+      const written = (await h.mongo.db.collection<ProfileDoc>('profiles').findOne({ createdBy: 'agent-7' }))!;
+      const [entry] = entriesOf(written);
+      await h.mongo.db.collection('commands').updateOne({ _id: commandKey(1, create['commandId'] as string) as never }, { $set: { result: entry!.result, resultKey: entry!.resultKey } });
+
+      await h.startWorker();
+      expect(await h.result(create['commandId'] as string, 40_000)).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: written._id });
+      // Not left to the periodic sweep (a minute away): the replay relays what the profile still owes.
+      await waitFor('the CREATED event', () => h.eventsOf(written._id).length > 0);
+      expect(h.eventsOf(written._id).map((event) => event.version)).toEqual([1]);
+      await waitFor('the pending entry cleared', async () => (await h.mongo.db.collection<ProfileDoc>('profiles').findOne({ _id: written._id }))?.pending.length === 0);
     });
 
     it('after the produce, before the offset commit: redelivered, answered the same, applied once', async () => {

@@ -36,6 +36,9 @@ type Prepared = { items: Item[]; dlq: DlqRecord[]; loose: LooseResult[] };
 
 const keyOf = (message: KafkaMessage) => message.key?.toString('utf8') ?? null;
 
+/** One document per profile, the last written: its pending list holds every earlier one's. */
+const latestOf = (docs: ProfileDoc[]) => [...new Map(docs.map((doc) => [doc._id, doc])).values()];
+
 export function makeCommandHandler(deps: HandlerDeps) {
   const { store, relay, codec, logger, clock } = deps;
   const maxAttempts = deps.maxAttempts ?? 8;
@@ -340,10 +343,17 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const stored = await store.findCommands(prepared.items.map(keyFor));
 
     const pending: Item[] = [];
+    // Replayed changes whose events may still be waiting in their profile (a crash after the result
+    // was stored and before the produce): profile → commandIds.
+    const replayedChanges = new Map<string, Set<string>>();
     for (const item of prepared.items) {
       const replay = item.kind === 'command' || item.meta.organisationId !== null ? stored.get(keyFor(item))?.result : undefined;
       if (replay) {
         loose.push({ key: item.key, order: item.order, result: replay });
+        if (item.kind === 'command' && replay.status === 'ACCEPTED' && replay.version !== null) {
+          const holder = item.command.type === 'MergeTemporaryProfile' ? item.command.payload.permanentCustomerNumber : replay.customerNumber;
+          if (holder) replayedChanges.set(holder, (replayedChanges.get(holder) ?? new Set()).add(item.command.commandId));
+        }
         // A merge answered before its temporary profile was removed (a crash in between): finish it.
         if (item.kind === 'command' && item.command.type === 'MergeTemporaryProfile' && replay.status === 'ACCEPTED') await store.finishMergeOf(item.command.customerNumber);
         continue;
@@ -358,6 +368,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
 
     // Runs of ordinary commands, each merge on its own in between.
     const relayed: ProfileDoc[] = [];
+    if (replayedChanges.size > 0) {
+      for (const doc of (await store.findProfiles(replayedChanges.keys())).values()) {
+        if (doc.pending.some((entry) => entry.commandId !== null && replayedChanges.get(doc._id)!.has(entry.commandId))) relayed.push(doc);
+      }
+    }
     let run: Extract<Item, { kind: 'command' }>[] = [];
     const flush = async () => {
       if (run.length > 0) relayed.push(...(await applySegment(run, stored, now, loose, orderOf)));
@@ -368,7 +383,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
       if (item.command.type === 'MergeTemporaryProfile') {
         await flush();
         // Relay what came before, so the merge sees (and orders after) it.
-        await relay.publish({ profiles: relayed.splice(0) });
+        await relay.publish({ profiles: latestOf(relayed.splice(0)) });
         relayed.push(...(await applyMerge(item, now, loose, orderOf)));
       } else {
         run.push(item);
@@ -376,10 +391,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
     }
     await flush();
     await deps.hooks?.afterWrite?.();
-    await relay.publish({ profiles: relayed, results: loose, dlq: prepared.dlq, order: (commandId) => orderOf.get(commandId) ?? -1 });
+    const profiles = latestOf(relayed);
+    await relay.publish({ profiles, results: loose, dlq: prepared.dlq, order: (commandId) => orderOf.get(commandId) ?? -1 });
     await deps.hooks?.afterPublish?.();
     for (const { result } of loose) deps.onResult?.(result);
-    for (const doc of relayed) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result);
+    for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result);
   }
 
   return {
