@@ -26,7 +26,8 @@ export function withDatabase(mongoUri: string, database: string): string {
   return url.toString();
 }
 
-export type Exit = { at: number; code: number | null; signal: NodeJS.Signals | null; expected: boolean };
+/** `tail`: the last output of that run (why it stopped, when it did so on its own). */
+export type Exit = { at: number; code: number | null; signal: NodeJS.Signals | null; expected: boolean; tail: string };
 
 /**
  * One supervised suite process: `start()` spawns it (stdout and stderr appended to `logFile`),
@@ -77,10 +78,16 @@ export class SuiteProcess {
     });
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
+    let tail = '';
+    const keep = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-4_096);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
     this.child = child;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        this.exits.push({ at: Date.now(), code, signal, expected: this.killing });
+        this.exits.push({ at: Date.now(), code, signal, expected: this.killing, tail });
         this.log.write(`----- ${new Date().toISOString()} exit code=${code} signal=${signal}${this.killing ? ' (killed by the test)' : ' (UNEXPECTED)'}\n`);
         resolve();
       });
