@@ -5,6 +5,7 @@ import { SuiteError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { deletedEvent } from '../profile/domain.ts';
 import type { CustomerChanged } from '../profile/model.ts';
+import { claimKey, type ProfileDoc } from '../profile/store.ts';
 import { receiptKey, type ErasureReceipt, type ErasureStep, type ErasureStore } from './store.ts';
 
 export type ErasureTarget = { organisationId: number; customerNumber: string };
@@ -35,10 +36,16 @@ export class UnrelayedChangesError extends SuiteError {
   }
 }
 
+/** The claim keys a profile may hold: its email (and the one it replaced), its accounts. */
+function claimsOf(profile: ProfileDoc): { emails: string[]; accounts: string[] } {
+  const emails = [profile.email, profile.emailOld].flatMap((email) => (email ? [claimKey(profile.organisationId, email.toLowerCase())] : []));
+  return { emails: [...new Set(emails)], accounts: profile.customerAccounts.map((account) => claimKey(profile.organisationId, account)) };
+}
+
 export function makeEraser(deps: EraserDeps) {
   const { store, logger } = deps;
 
-  async function start(target: ErasureTarget): Promise<ErasureReceipt | ErasureOutcome> {
+  async function start(target: ErasureTarget): Promise<{ receipt: ErasureReceipt; profile: ProfileDoc } | ErasureOutcome> {
     const profile = await store.findProfile(target.customerNumber);
     // A profile being merged is removed by its merge.
     if (!profile || profile.organisationId !== target.organisationId || profile.mergingInto) return { kind: 'nothing-to-erase' };
@@ -57,8 +64,9 @@ export function makeEraser(deps: EraserDeps) {
       steps: [],
       lastVersion: profile.version,
     };
-    if (await store.startReceipt(receipt)) return receipt;
-    return (await store.findReceipt(receipt._id)) ?? { kind: 'nothing-to-erase' };
+    if (await store.startReceipt(receipt)) return { receipt, profile };
+    const theirs = await store.findReceipt(receipt._id);
+    return theirs ? { receipt: theirs, profile } : { kind: 'nothing-to-erase' };
   }
 
   async function step(receipt: ErasureReceipt, name: ErasureStep, run: () => Promise<void>): Promise<void> {
@@ -72,27 +80,37 @@ export function makeEraser(deps: EraserDeps) {
   async function erase(target: ErasureTarget): Promise<ErasureOutcome> {
     const existing = await store.findReceipt(receiptKey(target.organisationId, target.customerNumber));
     if (existing?.completedAt) return { kind: 'already-erased' };
-    const started = existing ?? (await start(target));
-    if ('kind' in started) return started;
-    const receipt = started;
+    let receipt: ErasureReceipt;
+    let profile: ProfileDoc | null;
+    if (existing) {
+      receipt = existing;
+      // Resuming: the profile tells which claims it holds, if it is still there.
+      profile = existing.steps.includes('claims') ? null : await store.findProfile(existing.customerNumber);
+    } else {
+      const started = await start(target);
+      if ('kind' in started) return started;
+      ({ receipt, profile } = started);
+    }
+    // The claims of the profile as erased, by key; unknown once it is gone (then by customer number).
+    const claims = profile && profile.version === receipt.lastVersion && profile.organisationId === receipt.organisationId ? claimsOf(profile) : undefined;
 
     let abandoned = false;
     await step(receipt, 'profile', async () => {
       if (await store.deleteProfile(receipt.customerNumber, receipt.lastVersion)) return;
       const current = await store.findProfile(receipt.customerNumber);
-      if (!current) return; // deleted by an earlier attempt
+      if (!current) return; // deleted by an earlier attempt (or with others in the same bulk write)
       // Changed since the receipt (restored, converted, rescheduled at the last moment): decide again.
       await store.abandon(receipt._id);
       abandoned = true;
     });
     if (abandoned) return erase(target);
 
-    await step(receipt, 'claims', () => store.deleteClaims(receipt.customerNumber));
+    await step(receipt, 'claims', () => store.deleteClaims(receipt.customerNumber, claims));
     await step(receipt, 'jobs', () => deps.removeJobs(target));
     // A command that raced the erasure may have claimed a value for the customer just before its
-    // write failed: free it again (idempotent, cheap).
-    await store.deleteClaims(receipt.customerNumber);
-    await step(receipt, 'event', async () => {
+    // write failed: look again, by customer number, with the other customers erased meanwhile.
+    store.sweepClaimsLater(receipt.customerNumber);
+    if (!receipt.steps.includes('event')) {
       const event = deletedEvent(
         { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber, lastVersion: receipt.lastVersion },
         receipt.reason,
@@ -100,9 +118,14 @@ export function makeEraser(deps: EraserDeps) {
         deps.clock().toISOString(),
       );
       await deps.publishDeleted(event);
-    });
+    }
+    // The last step is recorded with the completion, in one write.
     const completedAt = deps.clock().toISOString();
-    await store.complete(receipt._id, completedAt);
+    await store.complete(receipt._id, completedAt, 'event');
+    if (!receipt.steps.includes('event')) {
+      receipt.steps.push('event');
+      await deps.afterStep?.('event');
+    }
     logger.info({ organisationId: receipt.organisationId, customerNumber: receipt.customerNumber, reason: receipt.reason, correlationId: `erasure-${receipt._id}` }, 'customer erased');
     return { kind: 'erased', receipt: { ...receipt, completedAt } };
   }

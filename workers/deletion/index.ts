@@ -13,6 +13,8 @@ import type { Mongo } from '../../shared/mongo.ts';
 import { makeWorker } from '../../shared/queue.ts';
 import { topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from '../profile/messages.ts';
+import type { CustomerChanged } from '../profile/model.ts';
+import { combine } from './combine.ts';
 import { makeEraser, type ErasureOutcome, type EraserDeps } from './erase.ts';
 import { makeErasureStore } from './store.ts';
 
@@ -40,6 +42,31 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
   await producer.connect();
   const knownTopics = new Set<string>();
 
+  // The DELETED events of the sagas running at once go out in one produce (group commit).
+  const publish = combine<CustomerChanged, void>(
+    async (events) => {
+      const byTopic = new Map<string, CustomerChanged[]>();
+      for (const event of events) {
+        const topic = names.customerChanged(event.organisationId);
+        byTopic.set(topic, [...(byTopic.get(topic) ?? []), event]);
+      }
+      const missing = [...byTopic.keys()].filter((topic) => !knownTopics.has(topic));
+      if (missing.length > 0) {
+        await ensureTopics(admin, missing.map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions })));
+        for (const topic of missing) knownTopics.add(topic);
+      }
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, list]) => ({
+          topic,
+          messages: list.map((event) => ({ key: event.customerNumber, value: codec.encode(eventType, event), headers: { [correlationIdHeader]: event.correlationId ?? '' } })),
+        })),
+      });
+      return events.map(() => undefined);
+    },
+    { max: 500 },
+  );
+
   const queue = makeErasureQueue(config.env, config.redisUrl);
   const jobs = makeErasureJobs(queue);
   const eraser = makeEraser({
@@ -47,18 +74,7 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
     clock: () => new Date(),
     logger,
     removeJobs: (target) => jobs.cancel(target),
-    publishDeleted: async (event) => {
-      const topic = names.customerChanged(event.organisationId);
-      if (!knownTopics.has(topic)) {
-        await ensureTopics(admin, [{ topic, numPartitions: config.kafka.eventPartitions }]);
-        knownTopics.add(topic);
-      }
-      await producer.send({
-        topic,
-        acks: -1,
-        messages: [{ key: event.customerNumber, value: codec.encode(eventType, event), headers: { [correlationIdHeader]: event.correlationId ?? '' } }],
-      });
-    },
+    publishDeleted: (event) => publish(event),
     ...(deps.afterStep ? { afterStep: deps.afterStep } : {}),
   });
 
@@ -89,6 +105,7 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
     stop: async () => {
       // Lets the erasures in flight finish (each step is resumable anyway).
       await worker.close();
+      await store.close();
       await queue.close();
       await producer.disconnect();
       await admin.disconnect();

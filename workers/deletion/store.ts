@@ -1,10 +1,11 @@
 // MongoDB adapter of the erasure saga: the receipt (kept for audit, no personal data) and every
 // place a customer's data lives.
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, UpdateFilter } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import { serialWrites } from '../../shared/mongo.ts';
 import type { ProfileDoc } from '../profile/store.ts';
+import { combine } from './combine.ts';
 
 /** Steps of the saga, in order; the receipt lists those done. */
 export const erasureSteps = ['profile', 'claims', 'jobs', 'event'] as const;
@@ -28,31 +29,95 @@ export const receiptKey = (organisationId: number, customerNumber: string) => `$
 
 export type ErasureStore = ReturnType<typeof makeErasureStore>;
 
+/** Statements per bulk write: FerretDB v1 holds a connection per statement (pool of 100) and hangs on larger bulks. */
+const bulkChunk = 50;
+
+/** How often the claims of recently erased customers are looked for again (see `sweepClaimsLater`). */
+const claimSweepIntervalMs = 30_000;
+
 export function makeErasureStore(db: Db) {
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
   const write = serialWrites(db);
-  const claimCollections = [db.collection<{ _id: string; customerNumber: string }>('emailClaims'), db.collection<{ _id: string; customerNumber: string }>('accountClaims')];
+  const emailClaims = db.collection<{ _id: string; customerNumber: string }>('emailClaims');
+  const accountClaims = db.collection<{ _id: string; customerNumber: string }>('accountClaims');
+  const claimCollections = [emailClaims, accountClaims];
+
+  // The sagas running at once share their writes: one bulk write per kind and turn (group commit).
+  const insertReceipt = combine<ErasureReceipt, boolean>(
+    async (batch) => {
+      try {
+        await receipts.insertMany(batch, { ordered: false });
+        return batch.map(() => true);
+      } catch (error) {
+        // Already there: another worker started the same erasure first.
+        const writeErrors = [(error as { writeErrors?: unknown }).writeErrors ?? []].flat() as { index: number; code?: number }[];
+        if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError.code !== 11000)) throw error;
+        const duplicates = new Set(writeErrors.map((writeError) => writeError.index));
+        return batch.map((_, index) => !duplicates.has(index));
+      }
+    },
+    { max: bulkChunk, turn: write },
+  );
+  const updateReceipt = combine<{ id: string; update: UpdateFilter<ErasureReceipt> }, void>(
+    async (batch) => {
+      await receipts.bulkWrite(batch.map(({ id, update }) => ({ updateOne: { filter: { _id: id }, update } })), { ordered: false });
+      return batch.map(() => undefined);
+    },
+    { max: bulkChunk, turn: write },
+  );
+  // Per-statement outcomes are not reported by a bulk write: when fewer profiles went than asked,
+  // every caller hears "not deleted" and checks for itself (the saga reads the profile then).
+  const deleteProfiles = combine<{ customerNumber: string; version: number }, boolean>(
+    async (batch) => {
+      const result = await profiles.bulkWrite(
+        batch.map(({ customerNumber, version }) => ({ deleteOne: { filter: { _id: customerNumber, version, mergingInto: { $exists: false } } } })),
+        { ordered: false },
+      );
+      return batch.map(() => result.deletedCount === batch.length);
+    },
+    { max: bulkChunk, turn: write },
+  );
+  const deleteClaimsById = (collection: typeof emailClaims) =>
+    combine<{ ids: string[]; customerNumber: string }, void>(
+      async (batch) => {
+        await collection.bulkWrite(
+          batch.map(({ ids, customerNumber }) => ({ deleteMany: { filter: { _id: { $in: ids }, customerNumber } } })),
+          { ordered: false },
+        );
+        return batch.map(() => undefined);
+      },
+      { max: bulkChunk, turn: write },
+    );
+  const deleteEmailClaims = deleteClaimsById(emailClaims);
+  const deleteAccountClaims = deleteClaimsById(accountClaims);
+
+  // Customers erased lately whose claims are looked for once more, by customer number.
+  const toSweep = new Set<string>();
+  const sweep = async () => {
+    if (toSweep.size === 0) return;
+    const customerNumbers = [...toSweep];
+    toSweep.clear();
+    for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber: { $in: customerNumbers } }));
+  };
+  let sweeping: Promise<void> = Promise.resolve();
+  const sweeper = setInterval(() => {
+    sweeping = sweeping.then(sweep).catch(() => undefined);
+  }, claimSweepIntervalMs);
+  sweeper.unref();
 
   return {
     receipts,
     ensureIndexes: () => ensureIndexes(db),
     findReceipt: (id: string) => receipts.findOne({ _id: id }),
     /** False when another worker started the same erasure first (then resume theirs). */
-    async startReceipt(receipt: ErasureReceipt): Promise<boolean> {
-      try {
-        await write(() => receipts.insertOne(receipt));
-        return true;
-      } catch (error) {
-        if ((error as { code?: number }).code === 11000) return false;
-        throw error;
-      }
-    },
+    startReceipt: (receipt: ErasureReceipt): Promise<boolean> => insertReceipt(receipt),
     async stepDone(id: string, step: ErasureStep): Promise<void> {
-      await write(() => receipts.updateOne({ _id: id }, { $addToSet: { steps: step } }));
+      await updateReceipt({ id, update: { $addToSet: { steps: step } } });
     },
-    async complete(id: string, at: string): Promise<void> {
-      await write(() => receipts.updateOne({ _id: id }, { $set: { completedAt: at } }));
+    /** The last step and completion, in one write. */
+    async complete(id: string, at: string, lastStep?: ErasureStep): Promise<void> {
+      await updateReceipt({ id, update: lastStep ? { $addToSet: { steps: lastStep }, $set: { completedAt: at } } : { $set: { completedAt: at } } });
     },
     /** An erasure that turned out not to be due any more (restored at the last moment). */
     async abandon(id: string): Promise<void> {
@@ -60,12 +125,33 @@ export function makeErasureStore(db: Db) {
     },
     findProfile: (customerNumber: string) => profiles.findOne({ _id: customerNumber }),
     /** Deletes the profile (its personal fields, preference values, account links, addresses) if unchanged. */
-    async deleteProfile(customerNumber: string, version: number): Promise<boolean> {
-      return (await write(() => profiles.deleteOne({ _id: customerNumber, version, mergingInto: { $exists: false } }))).deletedCount === 1;
+    deleteProfile: (customerNumber: string, version: number): Promise<boolean> => deleteProfiles({ customerNumber, version }),
+    /**
+     * Frees the customer's email and account claims: by key when the profile's values are known
+     * (`claims`, read before it was deleted), else by customer number (a scan where the server
+     * does not use the index, as FerretDB v1).
+     */
+    async deleteClaims(customerNumber: string, claims?: { emails: string[]; accounts: string[] }): Promise<void> {
+      if (!claims) {
+        for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber }));
+        return;
+      }
+      await Promise.all([
+        claims.emails.length > 0 ? deleteEmailClaims({ ids: claims.emails, customerNumber }) : undefined,
+        claims.accounts.length > 0 ? deleteAccountClaims({ ids: claims.accounts, customerNumber }) : undefined,
+      ]);
     },
-    /** Frees the customer's email and account claims. */
-    async deleteClaims(customerNumber: string): Promise<void> {
-      for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber }));
+    /**
+     * Looks for the customer's claims once more within {@link claimSweepIntervalMs}, by customer
+     * number, together with every other customer erased meanwhile (one query per collection).
+     */
+    sweepClaimsLater(customerNumber: string): void {
+      toSweep.add(customerNumber);
+    },
+    /** Runs the pending sweep now and stops the timer (worker shutdown). */
+    async close(): Promise<void> {
+      clearInterval(sweeper);
+      await (sweeping = sweeping.then(sweep).catch(() => undefined));
     },
   };
 }

@@ -1,0 +1,34 @@
+// Group commit for the erasure sagas running at once in one process: calls made while a batch is
+// waiting for its turn go out together in one round trip (one bulk write, one produce), each
+// caller still awaiting its own outcome. Nothing is delayed on purpose: a lone call goes out as
+// soon as its turn comes.
+
+/** `run` gets up to `max` operations and returns one result per operation, in order. */
+export function combine<Op, Result>(
+  run: (operations: Op[]) => Promise<Result[]>,
+  options: { max: number; turn?: <T>(work: () => Promise<T>) => Promise<T> },
+): (operation: Op) => Promise<Result> {
+  const turn = options.turn ?? (<T>(work: () => Promise<T>) => work());
+  const waiting: { operation: Op; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
+  let scheduled = false;
+  const schedule = () => {
+    scheduled = true;
+    void turn(async () => {
+      scheduled = false;
+      const taken = waiting.splice(0, options.max);
+      if (waiting.length > 0) schedule();
+      if (taken.length === 0) return;
+      try {
+        const results = await run(taken.map((entry) => entry.operation));
+        taken.forEach((entry, index) => entry.resolve(results[index]!));
+      } catch (error) {
+        for (const entry of taken) entry.reject(error);
+      }
+    });
+  };
+  return (operation) =>
+    new Promise<Result>((resolve, reject) => {
+      waiting.push({ operation, resolve, reject });
+      if (!scheduled) schedule();
+    });
+}
