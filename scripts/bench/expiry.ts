@@ -64,7 +64,7 @@ for (const [name, value] of Object.entries({ profiles: profileCount, 'far-future
 }
 // Until the due instant: the inserts, then the scheduler's first reconciliation (FerretDB scans
 // the profiles; see the report's scheduling figures), with a margin. Override with --lead.
-const leadMs = values.lead !== undefined ? Number(values.lead) * 1_000 : 30_000 + profileCount * 1.5;
+const leadMs = values.lead !== undefined ? Number(values.lead) * 1_000 : 30_000 + profileCount * 3;
 const targets = { erasuresPerSecond: 1_000, bytesPerFarFutureExpiration: 100 };
 
 useLocalStackWhenUnconfigured({ start: true });
