@@ -106,14 +106,22 @@ export async function startProfileHarness(
       for (const worker of expiryWorkers.splice(0).reverse()) await worker.stop();
     },
     /** Sends a command as a client would: JSON, with ET-Client-Name unless told otherwise. */
-    async send(command: Record<string, unknown> | Buffer | string, options: { key?: string; headers?: Record<string, string>; clientName?: string | null } = {}) {
+    /** `sentAt`: the Kafka timestamp, for a command sent earlier (a redelivery, a backlog). */
+    async send(command: Record<string, unknown> | Buffer | string, options: { key?: string; headers?: Record<string, string>; clientName?: string | null; sentAt?: Date } = {}) {
       const value = Buffer.isBuffer(command) ? command : Buffer.from(typeof command === 'string' ? command : JSON.stringify(command));
       const clientName = options.clientName === undefined ? 'acme-ticketshop' : options.clientName;
       const fallbackKey = typeof command === 'object' && !Buffer.isBuffer(command) ? commandKeyOf(command) : 'no-key';
       await producer.send({
         topic: names.commands,
         acks: -1,
-        messages: [{ key: options.key ?? fallbackKey, value, headers: { ...(clientName ? { 'ET-Client-Name': clientName } : {}), ...options.headers } }],
+        messages: [
+          {
+            key: options.key ?? fallbackKey,
+            value,
+            headers: { ...(clientName ? { 'ET-Client-Name': clientName } : {}), ...options.headers },
+            ...(options.sentAt ? { timestamp: String(options.sentAt.getTime()) } : {}),
+          },
+        ],
       });
     },
     async sendMany(commands: Record<string, unknown>[]) {

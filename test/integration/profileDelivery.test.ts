@@ -4,7 +4,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
-import { commandKey, entriesOf, type ProfileDoc } from '../../workers/profile/store.ts';
+import { claimKey, commandKey, entriesOf, makeProfileStore, type ProfileDoc } from '../../workers/profile/store.ts';
 
 /** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
 describe('profile worker: delivery guarantees', () => {
@@ -176,6 +176,33 @@ describe('profile worker: batches that mix related commands', () => {
   afterEach(async () => {
     await harness?.close();
     harness = undefined;
+  });
+
+  it('an expiration date is judged at the time the command was sent, so a redelivery after the date is the same command', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const sentAt = new Date(Date.now() - 60_000);
+    // Sent a minute ago with a date 30 s after that: in the past now, not when it was sent.
+    const late = commandJson('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(sentAt, 30) });
+    await h.send(late, { sentAt });
+    expect(await h.result(late['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 1 });
+    const past = commandJson('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(sentAt, 30) });
+    await h.send(past);
+    expect(await h.result(past['commandId'] as string)).toMatchObject({ status: 'REJECTED', code: 'EXPIRATION_IN_PAST' });
+  });
+
+  it('a creation retried after it took its email claim and stopped before writing the profile gets its own number, not EMAIL_TAKEN', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const create = commandJson('CreateProfile', { ...creator, firstName: 'Half', surname: 'Done', email: 'half.done@example.com' });
+    // What the interrupted attempt left: the number reserved, the email claimed for it, no profile.
+    const reserved = await makeProfileStore(h.mongo.db).allocateNumbers(1);
+    await h.mongo.db.collection('commands').insertOne({ _id: commandKey(1, create['commandId'] as string) as never, customerNumber: reserved[0], resultKey: '', at: new Date() });
+    await h.mongo.db.collection('emailClaims').insertOne({ _id: claimKey(1, 'half.done@example.com') as never, customerNumber: reserved[0], at: new Date() });
+
+    await h.send(create);
+    expect(await h.result(create['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: reserved[0] });
+    expect(await h.mongo.db.collection('profiles').findOne({ _id: reserved[0] as never })).toMatchObject({ email: 'half.done@example.com' });
   });
 
   it('deactivate and restore of one customer in one batch: both applied, the email kept, the partition goes on', async () => {

@@ -95,7 +95,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
         }
         continue;
       }
-      const validation = validateCommand(decoded.raw, decoded.headers, now);
+      // "In the future" is judged at the time the command was sent (its Kafka timestamp), not when
+      // it is processed: a redelivery after the date must be recognised as the command it was, not
+      // rejected where its first delivery was accepted.
+      const sentAt = Number(message.timestamp);
+      const validation = validateCommand(decoded.raw, decoded.headers, Number.isFinite(sentAt) && sentAt > 0 ? new Date(Math.min(sentAt, now.getTime())) : now);
       if (validation.ok) {
         prepared.items.push({ kind: 'command', order, key, command: validation.command });
       } else if (validation.meta.commandId !== null) {
@@ -220,10 +224,16 @@ export function makeCommandHandler(deps: HandlerDeps) {
         continue;
       }
       const org = command.organisationId;
+      // A creation's earlier attempt may have taken claims for the number it reserved before it
+      // stopped (a crash, a write conflict): those are its own, not taken.
+      const ownerOf = (index: typeof emailIndex, id: string) => {
+        const owner = index.current.get(id) ?? null;
+        return !doc && owner === target ? null : owner;
+      };
       const context: DecideContext = {
         now: nowIso,
-        emailOwner: (email) => emailIndex.current.get(claimKey(org, email)) ?? null,
-        accountOwner: (account) => accountIndex.current.get(claimKey(org, account)) ?? null,
+        emailOwner: (email) => ownerOf(emailIndex, claimKey(org, email)),
+        accountOwner: (account) => ownerOf(accountIndex, claimKey(org, account)),
         preference: (preferenceKey) => definitions.get(definitionKey(org, preferenceKey)) ?? null,
         allocate: () => ({ customerNumber: target, uuid: deps.newUuid() }),
       };
@@ -304,6 +314,12 @@ export function makeCommandHandler(deps: HandlerDeps) {
 
     const written = permanent?.organisationId === command.organisationId && permanent.pending.some((entry) => entry.commandId === command.commandId);
     if (!written) {
+      // Applied, relayed and cleared by another process since this batch's first read: replay.
+      const late = (await store.findCommands([commandKey(command.organisationId, command.commandId)])).values().next().value?.result;
+      if (late) {
+        loose.push({ key: item.key, order: orderOf.get(command.commandId) ?? -1, result: late });
+        return [];
+      }
       if (temporary?.mergingInto && temporary.mergingInto !== permanentNumber) {
         reject('CUSTOMER_NOT_FOUND', `customer ${command.customerNumber} not found`, null); // being merged elsewhere
         return [];
