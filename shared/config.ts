@@ -33,7 +33,7 @@ const envSchema = z.object({
   OPS_PORT: port.default(3000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
   EXPIRATION_HORIZON_MS: z.coerce.number().int().min(2_000).max(86_400_000).default(300_000),
-  ERASURE_CONCURRENCY: positiveInt.max(256).default(16),
+  ERASURE_CONCURRENCY: positiveInt.max(256).default(64),
   ERASURE_LOCK_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BOARD_USER: z.string().min(1).optional(),
