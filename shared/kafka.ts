@@ -1,4 +1,4 @@
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaMessage, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import { HandlerError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -71,6 +71,46 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
 export function makeProducer(kafka: Kafka): Producer {
   // The Java client's partitioner (murmur2), chosen explicitly: same key, same partition as any other client.
   return kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+}
+
+/** Bytes per produce request: under the broker's default `message.max.bytes` (1 MiB), with room to spare. */
+const maxRequestBytes = 768 * 1024;
+
+const sizeOf = (message: Message) => {
+  const length = (value: Buffer | string | null | undefined) => (value == null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
+  let size = 64 + length(message.key) + length(message.value);
+  for (const [name, value] of Object.entries(message.headers ?? {})) size += name.length + (Array.isArray(value) ? value.reduce((sum: number, part) => sum + length(part), 0) : length(value as Buffer | string | undefined));
+  return size;
+};
+
+/**
+ * `sendBatch` in as many requests as needed to stay under the broker's size limit, one after the
+ * other (each partition keeps its order). A backlog's worth in one request would be refused whole,
+ * and refused again on every retry.
+ */
+export async function sendInChunks(producer: Producer, topicMessages: TopicMessages[], acks = -1): Promise<void> {
+  let request: TopicMessages[] = [];
+  let bytes = 0;
+  const send = async () => {
+    if (request.length > 0) await producer.sendBatch({ topicMessages: request, acks });
+    request = [];
+    bytes = 0;
+  };
+  for (const { topic, messages } of topicMessages) {
+    let current: Message[] = [];
+    for (const message of messages) {
+      const size = sizeOf(message);
+      if (bytes > 0 && bytes + size > maxRequestBytes) {
+        if (current.length > 0) request.push({ topic, messages: current });
+        current = [];
+        await send();
+      }
+      current.push(message);
+      bytes += size;
+    }
+    if (current.length > 0) request.push({ topic, messages: current });
+  }
+  await send();
 }
 
 export type Batch = { topic: string; partition: number; messages: KafkaMessage[] };

@@ -1,7 +1,7 @@
 // The two reference systems the suite is measured against, on the same stack and the same commands.
 import type { Kafka } from 'kafkajs';
 import type { Db } from 'mongodb';
-import { makeProducer, runConsumer, type RunningConsumer } from '../../shared/kafka.ts';
+import { makeProducer, runConsumer, sendInChunks, type RunningConsumer } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 
 export type Baseline = { stop: () => Promise<void> };
@@ -31,7 +31,7 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
         })),
         { ordered: false },
       );
-      await producer.sendBatch({ topicMessages: [{ topic: options.output, messages: batch.messages.map((message) => ({ key: message.key, value: message.value })) }], acks: -1 });
+      await sendInChunks(producer, [{ topic: options.output, messages: batch.messages.map((message) => ({ key: message.key, value: message.value })) }]);
     },
   });
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ensureTopics, makeKafka, makeProducer, runConsumer, type KafkaMessage } from '../../shared/kafka.ts';
+import { ensureTopics, makeKafka, makeProducer, runConsumer, sendInChunks, type KafkaMessage } from '../../shared/kafka.ts';
 import { cleanup, randomName, testConfig, testLogger, waitFor } from '../helpers/services.ts';
 
 describe('kafka adapter', () => {
@@ -55,5 +55,40 @@ describe('kafka adapter', () => {
       return total === values.length ? total : undefined;
     });
     expect(committed).toBe(values.length);
+  });
+
+  it('sends more than the broker takes in one request (1 MiB) in several, in order', async () => {
+    const topic = randomName('big-topic');
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanup(async () => {
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    });
+    await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
+    const producer = makeProducer(kafka);
+    await producer.connect();
+    cleanup(() => producer.disconnect());
+    const messages = Array.from({ length: 3_000 }, (_, index) => ({ key: 'one-partition', value: `${index}:${'x'.repeat(1_000)}` }));
+    // About 3 MB for one partition: refused whole by a plain sendBatch.
+    await expect(producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 })).rejects.toThrow(/larger than the max message size/);
+
+    await sendInChunks(producer, [{ topic, messages }]);
+    const offsets = await admin.fetchTopicOffsets(topic);
+    expect(Number(offsets[0]!.high)).toBe(3_000);
+    const seen: number[] = [];
+    const running = await runConsumer({
+      kafka,
+      groupId: randomName('big-group'),
+      topics: [topic],
+      logger,
+      fromBeginning: true,
+      handleBatch: async (batch) => {
+        for (const message of batch.messages) seen.push(Number(message.value!.toString().split(':')[0]));
+      },
+    });
+    cleanup(() => running.stop());
+    await waitFor('every message', () => seen.length >= 3_000);
+    expect(seen).toEqual(messages.map((_, index) => index));
   });
 });

@@ -5,7 +5,7 @@ import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
 import type { Config } from '../../shared/config.ts';
 import { erasureQueueName, makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
-import { ensureTopics, makeProducer } from '../../shared/kafka.ts';
+import { ensureTopics, makeProducer, sendInChunks } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
@@ -55,13 +55,13 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
         await ensureTopics(admin, missing.map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions })));
         for (const topic of missing) knownTopics.add(topic);
       }
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, list]) => ({
+      await sendInChunks(
+        producer,
+        [...byTopic].map(([topic, list]) => ({
           topic,
           messages: list.map((event) => ({ key: event.customerNumber, value: codec.encode(eventType, event), headers: { [correlationIdHeader]: event.correlationId ?? '' } })),
         })),
-      });
+      );
       return events.map(() => undefined);
     },
     { max: 500 },

@@ -34,6 +34,12 @@ type Item =
 
 type Prepared = { items: Item[]; dlq: DlqRecord[]; loose: LooseResult[] };
 
+/**
+ * Commands decided, written and relayed together. A backlog arrives in batches of many thousands:
+ * steps keep each bulk read and write, and each produce, of a bounded size.
+ */
+const maxStep = 1_000;
+
 const keyOf = (message: KafkaMessage) => message.key?.toString('utf8') ?? null;
 
 /** One document per profile, the last written: its pending list holds every earlier one's. */
@@ -415,18 +421,25 @@ export function makeCommandHandler(deps: HandlerDeps) {
   }
 
   return {
+    /** A batch is handled in steps of at most {@link maxStep} commands, each written and relayed before the next. */
     async handleBatch(batch: Batch): Promise<void> {
-      const now = clock();
-      const prepared = await prepare(batch, now);
-      for (let attemptNumber = 1; ; attemptNumber++) {
-        try {
-          await attempt(prepared, now);
-          return;
-        } catch (error) {
-          if (!(error instanceof WriteConflict) || attemptNumber >= maxAttempts) throw error;
-          logger.info({ topic: batch.topic, partition: batch.partition, attempt: attemptNumber, reason: error.message }, 'write conflict, deciding the batch again');
-        }
+      for (let start = 0; start < batch.messages.length; start += maxStep) {
+        await handleStep({ ...batch, messages: batch.messages.slice(start, start + maxStep) });
       }
     },
   };
+
+  async function handleStep(batch: Batch): Promise<void> {
+    const now = clock();
+    const prepared = await prepare(batch, now);
+    for (let attemptNumber = 1; ; attemptNumber++) {
+      try {
+        await attempt(prepared, now);
+        return;
+      } catch (error) {
+        if (!(error instanceof WriteConflict) || attemptNumber >= maxAttempts) throw error;
+        logger.info({ topic: batch.topic, partition: batch.partition, attempt: attemptNumber, reason: error.message }, 'write conflict, deciding the batch again');
+      }
+    }
+  }
 }

@@ -4,7 +4,7 @@
 import type { Admin, Message, Producer } from 'kafkajs';
 import type { AvroCodec, RegisteredType } from '../../shared/avro.ts';
 import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
-import { ensureTopics } from '../../shared/kafka.ts';
+import { ensureTopics, sendInChunks } from '../../shared/kafka.ts';
 import type { Topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
@@ -87,7 +87,7 @@ export function makeRelay(deps: {
         ...(dlq.length > 0 ? [{ topic: topics.dlq, messages: dlq }] : []),
         ...(schedule.length > 0 ? [{ topic: topics.expirations, messages: schedule }] : []),
       ];
-      if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
+      await sendInChunks(producer, topicMessages);
       deps.onPublished?.({ events, dlq: dlq.length });
 
       await store.clearPending(profiles.filter((doc) => doc.pending.length > 0).map((doc) => ({ customerNumber: doc._id, version: doc.version })));
