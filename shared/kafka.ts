@@ -125,7 +125,11 @@ export type RunConsumerOptions = {
    * durable; the batch's offsets are committed after that, never before. Throwing makes KafkaJS
    * retry the same batch, so the handler must be idempotent.
    */
-  handleBatch: (batch: Batch, heartbeat: () => Promise<void>) => Promise<void>;
+  /**
+   * `progress` keeps the consumer alive in its group during a long batch; given the offset of the
+   * last message fully handled, it also commits up to there, so a rebalance does not redo it.
+   */
+  handleBatch: (batch: Batch, progress: (handledOffset?: string) => Promise<void>) => Promise<void>;
   /** @defaultValue false */
   fromBeginning?: boolean;
   /** Partitions handled at once by this process. @defaultValue 3 */
@@ -160,7 +164,14 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
       const last = batch.messages[batch.messages.length - 1]!;
       try {
-        await options.handleBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, heartbeat);
+        const progress = async (handledOffset?: string) => {
+          if (handledOffset !== undefined) {
+            resolveOffset(handledOffset);
+            await commitOffsetsIfNecessary();
+          }
+          await heartbeat();
+        };
+        await options.handleBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, progress);
       } catch (error) {
         const wrapped = new HandlerError({ topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? '?' }, error);
         logger.error({ err: wrapped, topic: batch.topic, partition: batch.partition }, wrapped.message);

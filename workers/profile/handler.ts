@@ -422,9 +422,12 @@ export function makeCommandHandler(deps: HandlerDeps) {
 
   return {
     /** A batch is handled in steps of at most {@link maxStep} commands, each written and relayed before the next. */
-    async handleBatch(batch: Batch): Promise<void> {
+    async handleBatch(batch: Batch, progress: (handledOffset?: string) => Promise<void> = async () => undefined): Promise<void> {
       for (let start = 0; start < batch.messages.length; start += maxStep) {
-        await handleStep({ ...batch, messages: batch.messages.slice(start, start + maxStep) });
+        const step = batch.messages.slice(start, start + maxStep);
+        await handleStep({ ...batch, messages: step });
+        // Committed step by step, alive to the group coordinator while a backlog's batch takes its time.
+        await progress(step.at(-1)!.offset);
       }
     },
   };

@@ -116,7 +116,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     logger,
     fromBeginning: true,
     sessionTimeout: config.kafka.sessionTimeoutMs,
-    handleBatch: (batch) => handler.handleBatch(batch),
+    handleBatch: (batch, progress) => handler.handleBatch(batch, progress),
   });
   let running = true;
   consumer.consumer.on(consumer.consumer.events.CRASH, () => {
