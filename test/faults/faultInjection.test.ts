@@ -22,6 +22,7 @@ import { connectMongo, type Mongo } from '../../shared/mongo.ts';
 import { topics } from '../../shared/topics.ts';
 import { projectRoot } from '../../scripts/stackEnv.ts';
 import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';
+import { reservationKey } from '../../workers/profile/store.ts';
 import { randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { freePort, SuiteProcess, withDatabase } from '../helpers/suiteProcess.ts';
 import { readToEnd } from '../helpers/topicReader.ts';
@@ -518,7 +519,7 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
           // EMAIL_TAKEN can only be the command's own claim. Evidence from MongoDB.
           const org = Number(command['organisationId']);
           const claim = await mongo.db.collection('emailClaims').findOne({ _id: `${org}:${createHash('sha256').update(email.toLowerCase()).digest('base64url')}` as never });
-          const reservation = await mongo.db.collection('commands').findOne({ _id: `${org}:${commandId}` as never });
+          const reservation = await mongo.db.collection('commands').findOne({ _id: reservationKey(`${org}:${commandId}`) as never });
           const owner = claim ? String(claim['customerNumber']) : null;
           finding('EMAIL_TAKEN by the command\'s own claim (an address no other command used)',
             `${commandId} ${String(command['type'])}${command['customerNumber'] ? ` on ${String(command['customerNumber'])}` : ''}: claim owner ${owner} (taken ${claim?.['at'] instanceof Date ? claim['at'].toISOString() : 'n/a'}), command's reserved number ${String(reservation?.['customerNumber'] ?? null)}, profile ${owner} ${owner && profiles.has(owner) ? 'exists' : 'does not exist'}; result at ${result.processedAt}; repeated results ${resultsById.get(commandId)!.length - 1}`);

@@ -40,8 +40,16 @@ export type ProfileDoc = Profile & {
   mergingInto?: string;
 };
 
-/** One per command seen: the number reserved for a creation, then its result once durable. */
-export type CommandDoc = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string; at: Date };
+/** What is known of a command: the number reserved for a creation, and its result once durable. */
+export type CommandDoc = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string };
+
+/**
+ * In the `commands` collection a command has up to two documents, each only ever inserted: its
+ * result under its key, and, for a creation, the number reserved for it under `n:<key>`. (Inserts
+ * are several times cheaper than updates on FerretDB, and a result needs no read-modify-write.)
+ */
+export const reservationKey = (key: string) => `n:${key}`;
+type StoredCommand = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string; at: Date };
 
 /** A claim on a unique value (an email, a customer account) by one profile of an organisation. */
 export type ClaimDoc = { _id: string; customerNumber: string; at?: Date };
@@ -90,7 +98,7 @@ export type ProfileStore = ReturnType<typeof makeProfileStore>;
 
 export function makeProfileStore(db: Db, options: { numberBlockSize?: number } = {}) {
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
-  const commands: Collection<CommandDoc> = db.collection('commands');
+  const commands: Collection<StoredCommand> = db.collection('commands');
   const emails: Collection<ClaimDoc> = db.collection('emailClaims');
   const accounts: Collection<ClaimDoc> = db.collection('accountClaims');
   const definitions: Collection<DefinitionDoc> = db.collection('preferenceDefinitions');
@@ -161,7 +169,23 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     /** Everything else is looked up by _id. */
     ensureIndexes: () => ensureIndexes(db),
 
-    findCommands: (ids: Iterable<string>) => byIds(commands, ids),
+    /** Each command's reservation and result, by command key. */
+    async findCommands(ids: Iterable<string>): Promise<Map<string, CommandDoc>> {
+      const keys = [...new Set(ids)];
+      const docs = await byIds(commands, keys.flatMap((key) => [key, reservationKey(key)]));
+      const found = new Map<string, CommandDoc>();
+      for (const key of keys) {
+        const result = docs.get(key);
+        const reservation = docs.get(reservationKey(key));
+        if (!result && !reservation) continue;
+        found.set(key, {
+          _id: key,
+          ...(reservation?.customerNumber !== undefined ? { customerNumber: reservation.customerNumber } : result?.customerNumber !== undefined ? { customerNumber: result.customerNumber } : {}),
+          ...(result?.result !== undefined ? { result: result.result, resultKey: result.resultKey ?? '' } : {}),
+        });
+      }
+      return found;
+    },
     findProfiles: (numbers: Iterable<string>) => byIds(profiles, numbers),
 
     async findDefinitions(ids: Iterable<string>): Promise<Map<string, PreferenceDefinition>> {
@@ -190,7 +214,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     async reserveCreations(reservations: { _id: string; customerNumber: string; resultKey: string }[]): Promise<void> {
       if (reservations.length === 0) return;
       try {
-        await write(() => commands.insertMany(reservations.map((reservation) => ({ ...reservation, at: new Date() })), { ordered: false }));
+        await write(() => commands.insertMany(reservations.map(({ _id, customerNumber, resultKey }) => ({ _id: reservationKey(_id), customerNumber, resultKey, at: new Date() })), { ordered: false }));
       } catch (error) {
         if (isDuplicateKey(error)) throw new WriteConflict('a creation was reserved by another process');
         throw error;
@@ -234,30 +258,19 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
 
     /**
      * Makes results durable, so that a redelivered command gets the same one again. A stored result
-     * is never replaced. No upserts: FerretDB v1 hangs (and exhausts its connection pool) on
-     * concurrent upserts matching existing documents, so new documents are inserted and existing
-     * ones (creation reservations) updated, each without upsert.
+     * is never replaced. Inserts only, after a read of which are stored already: FerretDB v1 hangs
+     * on a bulk insert with many duplicate keys, and on concurrent upserts.
      */
     async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<void> {
       if (results.length === 0) return;
       const at = new Date();
-      // Which exist already (creation reservations, results stored before): read first, so that no
-      // write relies on duplicate-key errors — FerretDB v1 hangs on a bulk insert with many of them.
       const known = await byIds(commands, results.map((entry) => entry._id));
-      const fresh = results.filter((entry) => !known.has(entry._id));
-      const reserved = results.filter((entry) => known.has(entry._id) && known.get(entry._id)!.result === undefined);
-      if (fresh.length > 0) {
-        await write(() => commands.insertMany(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false })).catch((error: unknown) => {
-          // Stored meanwhile by another process: theirs stands.
-          if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
-        });
-      }
-      if (reserved.length > 0) {
-        await bulk(
-          commands,
-          reserved.map(({ _id, result, resultKey }) => ({ updateOne: { filter: { _id }, update: { $set: { result, resultKey, at } } } })),
-        );
-      }
+      const fresh = [...new Map(results.filter((entry) => !known.has(entry._id)).map((entry) => [entry._id, entry])).values()];
+      if (fresh.length === 0) return;
+      await write(() => commands.insertMany(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false })).catch((error: unknown) => {
+        // Stored meanwhile by another process: theirs stands.
+        if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
+      });
     },
 
     /**
