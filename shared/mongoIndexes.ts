@@ -8,8 +8,6 @@
 import type { Db } from 'mongodb';
 
 const indexes: { collection: string; key: Record<string, 1>; name: string }[] = [
-  // Profiles with changes still to relay (the profile worker's sweep).
-  { collection: 'profiles', key: { relay: 1 }, name: 'relay_1' },
   // What is due within the horizon (the scheduler's reconciliation).
   { collection: 'profiles', key: { expirationDate: 1 }, name: 'expirationDate_1' },
   // A customer's claims (the erasure saga).
@@ -18,7 +16,7 @@ const indexes: { collection: string; key: Record<string, 1>; name: string }[] = 
 ];
 
 /** Collections are created explicitly too: FerretDB creates a missing one under the same lock. */
-const collections = ['profiles', 'commands', 'emailClaims', 'accountClaims', 'preferenceDefinitions', 'counters', 'erasureReceipts'];
+const collections = ['profiles', 'commands', 'relaySteps', 'emailClaims', 'accountClaims', 'preferenceDefinitions', 'counters', 'erasureReceipts'];
 
 export async function ensureIndexes(db: Db): Promise<void> {
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((collection) => collection.name));

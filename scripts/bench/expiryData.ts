@@ -50,7 +50,6 @@ export function benchProfile(index: number, options: { base: number; expirationD
     changedByChannel: 'bench',
     version: temporary ? 1 : 2,
     pending: [],
-    relay: false,
   };
 }
 

@@ -424,8 +424,8 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
       supervise();
       events = await readEvents();
       const waiting = [...byCustomer(events).values()].filter((list) => dueBy(list, cutoff) !== null && !list.some((event) => event.eventType === 'DELETED'));
-      const unrelayed = await mongo!.db.collection('profiles').countDocuments({ relay: true });
-      log(`${waiting.length} due erasures outstanding, ${unrelayed} profiles with unrelayed changes`);
+      const unrelayed = await mongo!.db.collection('relaySteps').countDocuments({});
+      log(`${waiting.length} due erasures outstanding, ${unrelayed} relay steps still open`);
       return (waiting.length === 0 && unrelayed === 0) || undefined;
     }, { timeoutMs: 300_000, intervalMs: 5_000 });
     for (const suite of processes) await suite.stop();

@@ -116,7 +116,8 @@ describe('profile worker: delivery guarantees', () => {
       await crashOnce(h, 'afterWrite', () => h.send(create));
       // Written but not sent: the profile holds its pending event and result.
       const written = await h.mongo.db.collection('profiles').findOne({ createdBy: 'agent-7' });
-      expect(written).toMatchObject({ version: 1, relay: true, pending: [expect.objectContaining({ commandId: create['commandId'] })] });
+      expect(written).toMatchObject({ version: 1, pending: [expect.objectContaining({ commandId: create['commandId'] })] });
+      expect(await h.mongo.db.collection('relaySteps').countDocuments({})).toBe(1);
       expect(h.resultsFor(create['commandId'] as string)).toHaveLength(0);
 
       await h.startWorker();
@@ -124,7 +125,7 @@ describe('profile worker: delivery guarantees', () => {
       expect(result).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: written!['_id'] });
       await waitFor('the CREATED event', () => h.eventsOf(result.customerNumber!).length > 0);
       expect(await h.mongo.db.collection('profiles').countDocuments({})).toBe(1);
-      expect(await h.mongo.db.collection('profiles').findOne({ _id: result.customerNumber as never })).toMatchObject({ relay: false, pending: [] });
+      await waitFor('its relay step closed', async () => (await h.mongo.db.collection('relaySteps').countDocuments({})) === 0);
       // A later command shows the number was not taken twice and versions go on.
       const update = commandJson('UpdateProfile', { ...actor, surname: 'After' }, { customerNumber: result.customerNumber });
       await h.send(update);
@@ -149,7 +150,7 @@ describe('profile worker: delivery guarantees', () => {
       // Not left to the periodic sweep (a minute away): the replay relays what the profile still owes.
       await waitFor('the CREATED event', () => h.eventsOf(written._id).length > 0);
       expect(h.eventsOf(written._id).map((event) => event.version)).toEqual([1]);
-      await waitFor('the pending entry cleared', async () => (await h.mongo.db.collection<ProfileDoc>('profiles').findOne({ _id: written._id }))?.pending.length === 0);
+      await waitFor('its relay step closed', async () => (await h.mongo.db.collection('relaySteps').countDocuments({})) === 0);
     });
 
     it('after the produce, before the offset commit: redelivered, answered the same, applied once', async () => {

@@ -52,7 +52,7 @@ export function makeEraser(deps: EraserDeps) {
     const due = erasureDueOf(profile);
     const now = deps.clock();
     if (!due || Date.parse(due.dueAt) > now.getTime()) return { kind: 'not-due', dueAt: due?.dueAt ?? null };
-    if (profile.relay) throw new UnrelayedChangesError();
+    if (await store.hasUnrelayed(profile)) throw new UnrelayedChangesError();
     const receipt: ErasureReceipt = {
       _id: receiptKey(target.organisationId, target.customerNumber),
       organisationId: target.organisationId,

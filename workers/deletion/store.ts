@@ -38,6 +38,7 @@ const claimSweepIntervalMs = 30_000;
 export function makeErasureStore(db: Db) {
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
+  const relaySteps: Collection<{ _id: string }> = db.collection('relaySteps');
   const write = serialWrites(db);
   const emailClaims = db.collection<{ _id: string; customerNumber: string }>('emailClaims');
   const accountClaims = db.collection<{ _id: string; customerNumber: string }>('accountClaims');
@@ -124,6 +125,12 @@ export function makeErasureStore(db: Db) {
       await write(() => receipts.deleteOne({ _id: id, completedAt: null }));
     },
     findProfile: (customerNumber: string) => profiles.findOne({ _id: customerNumber }),
+    /** Whether the profile still has changes to relay (entries of a relay step not yet closed). */
+    async hasUnrelayed(profile: ProfileDoc): Promise<boolean> {
+      const steps = [...new Set(profile.pending.map((entry) => entry.step))];
+      if (steps.length === 0) return false;
+      return (await relaySteps.find({ _id: { $in: steps } }, { projection: { _id: 1 }, limit: 1 }).toArray()).length > 0;
+    },
     /** Deletes the profile (its personal fields, preference values, account links, addresses) if unchanged. */
     deleteProfile: (customerNumber: string, version: number): Promise<boolean> => deleteProfiles({ customerNumber, version }),
     /**

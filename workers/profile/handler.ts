@@ -2,6 +2,7 @@
 // against state loaded in a few bulk reads, write in a few bulk writes, relay. Every step is safe
 // to repeat: a write that loses a race (WriteConflict) makes the whole batch run again, and
 // commands already applied are then recognised and answered, not applied twice.
+import { randomUUID } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import type { AvroCodec } from '../../shared/avro.ts';
 import type { Batch } from '../../shared/kafka.ts';
@@ -11,7 +12,7 @@ import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type Decid
 import { decodeMessage } from './messages.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import type { DlqRecord, LooseResult, Relay } from './relay.ts';
-import { claimKey, claimLeaseMs, commandKey, definitionKey, entriesOf, packEntry, toProfile, WriteConflict, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
+import { claimKey, claimLeaseMs, commandKey, definitionKey, entriesOf, owedOf, packEntry, stepsOf, toProfile, WriteConflict, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
 
 export type HandlerDeps = {
   store: ProfileStore;
@@ -131,8 +132,17 @@ export function makeCommandHandler(deps: HandlerDeps) {
   }
 
   /** Decides and writes a run of commands without merges, then relays. */
+  /** Drops from loaded profiles the pending entries already relayed (their step is closed). */
+  async function dropRelayed(docs: Map<string, ProfileDoc>): Promise<void> {
+    const steps = stepsOf(docs.values());
+    if (steps.size === 0) return;
+    const open = await store.openSteps(steps);
+    for (const [number, doc] of docs) docs.set(number, owedOf(doc, open));
+  }
+
   async function applySegment(commands: Extract<Item, { kind: 'command' }>[], stored: Map<string, CommandDoc>, now: Date, loose: LooseResult[], orderOf: Map<string, number>) {
     const nowIso = now.toISOString();
+    const step = randomUUID();
     const isCreation = (command: Command) => command.type === 'CreateProfile' || command.type === 'CreateTemporaryProfile';
 
     // Numbers for creations: the one reserved by an earlier attempt, or a new one.
@@ -150,6 +160,10 @@ export function makeCommandHandler(deps: HandlerDeps) {
     // State, loaded in bulk.
     const targets = commands.map(({ command }) => targetOf(command));
     const docs = await store.findProfiles(targets);
+    // Entries of closed relay steps went out: drop them. Read before the late results below: a step
+    // is closed only after its results were stored, so a command whose entry is dropped here has
+    // its result found there.
+    await dropRelayed(docs);
     // A result stored after `stored` was read (another process relayed a change of this batch
     // between the two reads) must be replayed, not decided again.
     const lateResults = await store.findCommands(commands.map(({ command }) => commandKey(command.organisationId, command.commandId)));
@@ -270,7 +284,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
             result: resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now),
             events: [changedEvent(after, eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
           };
-          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), packEntry(entry)], relay: true, relayAt: nowIso };
+          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), packEntry(entry, step)] };
           track(emailIndex, before ? emailsOf(before) : [], emailsOf(after), after.customerNumber);
           track(accountIndex, before ? accountsOf(before) : [], accountsOf(after), after.customerNumber);
           changed.set(target, next);
@@ -302,6 +316,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
 
     await store.reserveCreations(reservations);
     await Promise.all([store.emails.take(emailChanges.take), store.accounts.take(accountChanges.take)]);
+    if (changed.size > 0) await store.openStep(step, [...changed.keys()]);
     await store.writeProfiles([...changed.values()].map((doc) => ({ doc, expectedVersion: originalVersion.get(doc._id) ?? null })));
     await Promise.all([store.emails.release(emailChanges.release), store.accounts.release(accountChanges.release), store.putDefinitions(newDefinitions)]);
     return [...toRelay.values()];
@@ -313,6 +328,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const nowIso = now.toISOString();
     const permanentNumber = command.payload.permanentCustomerNumber;
     const docs = await store.findProfiles([command.customerNumber, permanentNumber]);
+    await dropRelayed(docs);
     const temporary = docs.get(command.customerNumber);
     let permanent = docs.get(permanentNumber);
     const reject = (code: RejectionCode, message: string, version: number | null) =>
@@ -348,7 +364,9 @@ export function makeCommandHandler(deps: HandlerDeps) {
         result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'ACCEPTED', message: `merged into customer ${permanentNumber}`, version: deleted.version }, now),
         events: [changedEvent(decision.permanent, 'MERGED', cause, nowIso), deleted],
       };
-      const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, packEntry(entry)], relay: true, relayAt: nowIso };
+      const step = randomUUID();
+      const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, packEntry(entry, step)] };
+      await store.openStep(step, [permanentNumber]);
       await store.writeProfiles([{ doc: next, expectedVersion: permanent!.version }]);
       permanent = next;
     }

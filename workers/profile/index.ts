@@ -91,10 +91,13 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
   const sweep = () => {
     sweeping ??= (async () => {
       for (let round = 0; round < 20; round++) {
-        const stranded = await store.findUnrelayed(500, sweepMinAgeMs);
-        if (stranded.length === 0) break;
-        logger.info({ profiles: stranded.length }, 'relaying changes left unrelayed');
-        await relay.publish({ profiles: stranded });
+        const stale = await store.findStaleSteps(100, sweepMinAgeMs);
+        if (stale.length === 0) break;
+        const numbers = [...new Set(stale.flatMap((step) => step.profiles))];
+        logger.info({ steps: stale.length, profiles: numbers.length }, 'relaying changes left unrelayed');
+        // Every profile each step wrote is here (those gone owe nothing): the steps are done after.
+        await relay.publish({ profiles: [...(await store.findProfiles(numbers)).values()] });
+        await store.closeSteps(stale.map((step) => step._id));
       }
       // Merges interrupted after the permanent profile was written: remove their temporary profile.
       for (const temporary of await store.findMerging(100)) await store.finishMerge(temporary, temporary.mergingInto!);

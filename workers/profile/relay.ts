@@ -1,6 +1,6 @@
 // Sends what changes owe the outside world: results are made durable in MongoDB first (so a
 // redelivered command gets the same answer), then events, results and DLQ records go out in one
-// batched produce, then the relayed pending entries are dropped from the profiles.
+// batched produce, then the relay steps of the entries sent are closed (see RelayStep).
 import type { Admin, Message, Producer } from 'kafkajs';
 import type { AvroCodec, RegisteredType } from '../../shared/avro.ts';
 import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
@@ -8,7 +8,7 @@ import { ensureTopics, sendInChunks } from '../../shared/kafka.ts';
 import type { Topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
-import { commandKey, entriesOf, type ProfileDoc, type ProfileStore } from './store.ts';
+import { commandKey, entriesOf, owedOf, stepsOf, type ProfileDoc, type ProfileStore } from './store.ts';
 
 /** A result that is not inside a profile's pending list (rejections, no-op and organisation-level commands). */
 export type LooseResult = { key: string | null; result: CommandResult; order: number };
@@ -26,7 +26,7 @@ export function makeRelay(deps: {
   schemas: { result: RegisteredType; event: RegisteredType };
   topics: Topics;
   eventPartitions: number;
-  store: Pick<ProfileStore, 'putResults' | 'clearPending'>;
+  store: Pick<ProfileStore, 'putResults' | 'openSteps' | 'closeSteps'>;
   /** Called after a produce with what it carried (metrics). */
   onPublished?: (sent: { events: CustomerChanged[]; dlq: number }) => void;
 }): Relay {
@@ -59,7 +59,11 @@ export function makeRelay(deps: {
   };
 
   return {
-    async publish({ profiles = [], results = [], dlq = [], order = () => -1 }) {
+    async publish({ profiles: written = [], results = [], dlq = [], order = () => -1 }) {
+      // Only what is still owed: entries of relay steps not yet closed.
+      const steps = stepsOf(written);
+      const open = steps.size > 0 ? await store.openSteps(steps) : new Map<string, string[]>();
+      const profiles = written.map((doc) => owedOf(doc, open)).filter((doc) => doc.pending.length > 0);
       const entries = profiles.flatMap(entriesOf);
       const events = entries.flatMap((entry) => entry.events);
       const pendingResults: LooseResult[] = entries.flatMap((entry) => (entry.result && entry.commandId ? [{ key: entry.resultKey, result: entry.result, order: order(entry.commandId) }] : []));
@@ -90,7 +94,10 @@ export function makeRelay(deps: {
       await sendInChunks(producer, topicMessages);
       deps.onPublished?.({ events, dlq: dlq.length });
 
-      await store.clearPending(profiles.filter((doc) => doc.pending.length > 0).map((doc) => ({ customerNumber: doc._id, version: doc.version })));
+      // A step is done when every profile it wrote went out here; else the rest is still owed (the
+      // sweep relays it).
+      const sent = new Set(written.map((doc) => doc._id));
+      await store.closeSteps([...open].filter(([, numbers]) => numbers.every((number) => sent.has(number))).map(([step]) => step));
     },
   };
 }

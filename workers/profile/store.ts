@@ -19,23 +19,33 @@ export type PendingEntry = {
 };
 
 /**
- * A pending entry as stored: its result and events as one JSON string. The server never looks
- * inside them, and FerretDB decodes and re-encodes every nested field of a document it updates:
- * as a string the entry costs it about a third as much.
+ * A pending entry as stored: its result and events as one JSON string (the server never looks
+ * inside them, and FerretDB decodes and re-encodes every nested field of a document it updates),
+ * and the relay step that owes it.
  */
-export type StoredEntry = { commandId: string | null; resultKey: string | null; body: string };
+export type StoredEntry = { commandId: string | null; resultKey: string | null; step: string; body: string };
 
-export const packEntry = ({ commandId, resultKey, result, events }: PendingEntry): StoredEntry => ({ commandId, resultKey, body: JSON.stringify({ result, events }) });
+/**
+ * A relay step: the profiles one decision wrote, recorded before they are written and removed once
+ * what they owe has gone out. A pending entry whose step is gone has been relayed; it stays in its
+ * profile until that profile is next written (clearing it would cost an update per profile).
+ */
+export type RelayStep = { _id: string; profiles: string[]; at: Date };
+
+export const packEntry = ({ commandId, resultKey, result, events }: PendingEntry, step: string): StoredEntry => ({ commandId, resultKey, step, body: JSON.stringify({ result, events }) });
 
 export const entriesOf = (doc: ProfileDoc): PendingEntry[] =>
   doc.pending.map(({ commandId, resultKey, body }) => ({ commandId, resultKey, ...(JSON.parse(body) as Pick<PendingEntry, 'result' | 'events'>) }));
 
+/** The profile with only the entries still owed (their step still open). */
+export const owedOf = (doc: ProfileDoc, openSteps: { has: (step: string) => boolean }): ProfileDoc => ({ ...doc, pending: doc.pending.filter((entry) => openSteps.has(entry.step)) });
+
+export const stepsOf = (docs: Iterable<ProfileDoc>) => new Set([...docs].flatMap((doc) => doc.pending.map((entry) => entry.step)));
+
 export type ProfileDoc = Profile & {
   _id: string;
+  /** Entries of the last write(s): those of open relay steps are still owed. */
   pending: StoredEntry[];
-  /** True while `pending` has entries; `relayAt` is when they were written (the sweep waits a little). */
-  relay: boolean;
-  relayAt?: string;
   /** Set on a temporary profile while it is being merged into this permanent one. */
   mergingInto?: string;
 };
@@ -86,7 +96,7 @@ export class WriteConflict extends Error {
 }
 
 export function toProfile(doc: ProfileDoc): Profile {
-  const { _id, pending: _pending, relay: _relay, relayAt: _relayAt, mergingInto: _mergingInto, ...profile } = doc;
+  const { _id, pending: _pending, mergingInto: _mergingInto, ...profile } = doc;
   return profile;
 }
 
@@ -99,6 +109,7 @@ export type ProfileStore = ReturnType<typeof makeProfileStore>;
 export function makeProfileStore(db: Db, options: { numberBlockSize?: number } = {}) {
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
   const commands: Collection<StoredCommand> = db.collection('commands');
+  const relaySteps: Collection<RelayStep> = db.collection('relaySteps');
   const emails: Collection<ClaimDoc> = db.collection('emailClaims');
   const accounts: Collection<ClaimDoc> = db.collection('accountClaims');
   const definitions: Collection<DefinitionDoc> = db.collection('preferenceDefinitions');
@@ -273,26 +284,28 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       });
     },
 
-    /**
-     * Drops relayed entries. Entries are only ever appended with a new version, so a profile whose
-     * version moved on keeps its list for the next relay (which sends the older entries again).
-     */
-    async clearPending(done: { customerNumber: string; version: number }[]): Promise<void> {
-      if (done.length === 0) return;
-      await bulk(
-        profiles,
-        done.map(({ customerNumber, version }) => ({
-          updateOne: { filter: { _id: customerNumber, version }, update: { $set: { pending: [], relay: false } } },
-        })),
-      );
+    /** Records a relay step before its profiles are written. */
+    async openStep(step: string, profileNumbers: string[]): Promise<void> {
+      await write(() => relaySteps.insertOne({ _id: step, profiles: profileNumbers, at: new Date() }));
+    },
+
+    /** Which of these steps are still open (not yet relayed), with the profiles each wrote. */
+    async openSteps(steps: Iterable<string>): Promise<Map<string, string[]>> {
+      return new Map([...(await byIds(relaySteps, steps))].map(([id, step]) => [id, step.profiles]));
+    },
+
+    /** Steps relayed: one delete for all of them. */
+    async closeSteps(steps: Iterable<string>): Promise<void> {
+      const ids = [...new Set(steps)];
+      if (ids.length > 0) await write(() => relaySteps.deleteMany({ _id: { $in: ids } }));
     },
 
     /**
-     * Profiles with something still to relay after a crash between write and relay: written more
-     * than `olderThanMs` ago, so that a batch in flight in another process is left to finish.
+     * Steps left open by a process that stopped between its write and its relay: older than
+     * `olderThanMs`, so that a step in flight in another process is left to finish.
      */
-    findUnrelayed: (limit: number, olderThanMs: number) =>
-      profiles.find({ relay: true, relayAt: { $lt: new Date(Date.now() - olderThanMs).toISOString() } }, { limit, batchSize: limit + 1 }).toArray(),
+    findStaleSteps: (limit: number, olderThanMs: number) =>
+      relaySteps.find({ at: { $lt: new Date(Date.now() - olderThanMs) } }, { limit, batchSize: limit + 1 }).toArray(),
 
     /** Marks a temporary profile as being merged (version-guarded, no new version: it gets no event of its own). */
     async markMerging(customerNumber: string, version: number, permanentNumber: string): Promise<void> {
