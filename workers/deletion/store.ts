@@ -29,8 +29,8 @@ export const receiptKey = (organisationId: number, customerNumber: string) => `$
 
 export type ErasureStore = ReturnType<typeof makeErasureStore>;
 
-/** Statements per bulk write: FerretDB v1 holds a connection per statement (pool of 100) and hangs on larger bulks. */
-const bulkChunk = 50;
+/** Statements per bulk write (erasures combined in one turn). */
+const bulkChunk = 500;
 
 /** How often the claims of recently erased customers are looked for again (see `sweepClaimsLater`). */
 const claimSweepIntervalMs = 30_000;

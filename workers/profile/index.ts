@@ -119,6 +119,8 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     logger,
     fromBeginning: true,
     sessionTimeout: config.kafka.sessionTimeoutMs,
+    // Every partition at once: while one step writes, others read and produce.
+    partitionsConsumedConcurrently: config.kafka.commandPartitions,
     handleBatch: (batch, progress) => handler.handleBatch(batch, progress),
   });
   let running = true;
