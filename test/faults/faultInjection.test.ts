@@ -23,6 +23,8 @@ import { topics } from '../../shared/topics.ts';
 import { projectRoot } from '../../scripts/stackEnv.ts';
 import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';
 import { reservationKey } from '../../workers/profile/store.ts';
+// mulberry32: a seed reproduces the workload and the fault schedule (not the timing).
+import { prng } from '../../scripts/bench/workload.ts';
 import { randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { freePort, SuiteProcess, withDatabase } from '../helpers/suiteProcess.ts';
 import { readToEnd } from '../helpers/topicReader.ts';
@@ -37,17 +39,6 @@ const window = Number(process.env['FAULTS_WINDOW'] ?? 400);
 const soonSeconds = [15, 150] as const;
 const organisations = [1, 2];
 
-/** mulberry32, so a seed reproduces the workload and the fault schedule (not the timing). */
-function prng(start: number): () => number {
-  let state = start >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const exec = promisify(execFile);
 const log = (message: string) => console.error(`[faults ${new Date().toISOString().slice(11, 19)}] ${message}`);

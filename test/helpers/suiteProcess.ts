@@ -95,18 +95,17 @@ export class SuiteProcess {
   }
 
   /** GET /readyz answers 200: every worker of the process has started and every service answers. */
-  async ready(): Promise<boolean> {
-    try {
-      const response = await fetch(`http://127.0.0.1:${this.port}/readyz`, { signal: AbortSignal.timeout(3_000) });
-      return response.status === 200;
-    } catch {
-      return false;
-    }
+  ready(): Promise<boolean> {
+    return this.answersOk('/readyz');
   }
 
-  async healthy(): Promise<boolean> {
+  healthy(): Promise<boolean> {
+    return this.answersOk('/healthz');
+  }
+
+  private async answersOk(path: string): Promise<boolean> {
     try {
-      const response = await fetch(`http://127.0.0.1:${this.port}/healthz`, { signal: AbortSignal.timeout(3_000) });
+      const response = await fetch(`http://127.0.0.1:${this.port}${path}`, { signal: AbortSignal.timeout(3_000) });
       return response.status === 200;
     } catch {
       return false;

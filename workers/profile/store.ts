@@ -191,7 +191,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
         if (!result && !reservation) continue;
         found.set(key, {
           _id: key,
-          ...(reservation?.customerNumber !== undefined ? { customerNumber: reservation.customerNumber } : result?.customerNumber !== undefined ? { customerNumber: result.customerNumber } : {}),
+          ...(reservation?.customerNumber !== undefined ? { customerNumber: reservation.customerNumber } : {}),
           ...(result?.result !== undefined ? { result: result.result, resultKey: result.resultKey ?? '' } : {}),
         });
       }
