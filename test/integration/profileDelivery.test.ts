@@ -206,6 +206,26 @@ describe('profile worker: batches that mix related commands', () => {
     expect(await h.mongo.db.collection('profiles').findOne({ _id: reserved[0] as never })).toMatchObject({ email: 'half.done@example.com' });
   });
 
+  it('a command decided by two processes at once (as during a rebalance) is answered with the result stored first', async () => {
+    const define = commandJson('DefinePreference', { key: 'seat', allowedValues: ['window', 'aisle'] });
+    const commandId = define['commandId'] as string;
+    // What the other process stored while this one was deciding: the same answer, decided earlier.
+    const theirs = {
+      commandId, correlationId: 'corr-theirs', clientName: 'acme-ticketshop', organisationId: 1, customerNumber: null,
+      commandType: 'DefinePreference', status: 'ACCEPTED', code: null, message: null, version: null, processedAt: '2026-01-01T00:00:00.000Z',
+    };
+    const storeTheirs = async () => {
+      await harness!.mongo.db.collection('commands').insertOne({ _id: commandKey(1, commandId) as never, result: theirs, resultKey: commandId, at: new Date() }).catch(() => undefined);
+    };
+    harness = await startProfileHarness({ workerOverrides: { hooks: { afterWrite: storeTheirs } } });
+    const h = harness;
+    await h.send(define);
+    expect(await h.result(commandId)).toEqual(theirs);
+    await h.send(define);
+    await waitFor('the redelivered result', () => h.resultsFor(commandId).length >= 2);
+    expect(h.resultsFor(commandId).map((received) => received.value)).toEqual([theirs, theirs]);
+  });
+
   it('deactivate and restore of one customer in one batch: both applied, the email kept, the partition goes on', async () => {
     harness = await startProfileHarness();
     const h = harness;

@@ -68,10 +68,14 @@ export function makeRelay(deps: {
       const events = entries.flatMap((entry) => entry.events);
       const pendingResults: LooseResult[] = entries.flatMap((entry) => (entry.result && entry.commandId ? [{ key: entry.resultKey, result: entry.result, order: order(entry.commandId) }] : []));
       const allResults = [...pendingResults, ...results].sort((a, b) => a.order - b.order);
-      await store.putResults(
-        // Without an organisation there is no safe idempotency key: such results are sent, not stored.
-        allResults.filter(({ result }) => result.commandId !== '' && result.organisationId !== null).map(({ key, result }) => ({ _id: commandKey(result.organisationId, result.commandId), result, resultKey: key ?? '' })),
-      );
+      // Without an organisation there is no safe idempotency key: such results are sent, not stored.
+      const idOf = (result: CommandResult) => (result.commandId !== '' && result.organisationId !== null ? commandKey(result.organisationId, result.commandId) : null);
+      const stored = await store.putResults(allResults.flatMap(({ key, result }) => {
+        const _id = idOf(result);
+        return _id ? [{ _id, result, resultKey: key ?? '' }] : [];
+      }));
+      // A result stored first (by another process deciding the same command) is the one the client gets.
+      const outgoing = allResults.map((entry) => ({ ...entry, result: stored.get(idOf(entry.result) ?? '') ?? entry.result }));
 
       const eventsByTopic = new Map<string, Message[]>();
       for (const event of events) {
@@ -87,7 +91,7 @@ export function makeRelay(deps: {
 
       const topicMessages = [
         ...[...eventsByTopic].map(([topic, messages]) => ({ topic, messages })),
-        ...(allResults.length > 0 ? [{ topic: topics.results, messages: allResults.map(({ key, result }) => resultMessage(key, result)) }] : []),
+        ...(outgoing.length > 0 ? [{ topic: topics.results, messages: outgoing.map(({ key, result }) => resultMessage(key, result)) }] : []),
         ...(dlq.length > 0 ? [{ topic: topics.dlq, messages: dlq }] : []),
         ...(schedule.length > 0 ? [{ topic: topics.expirations, messages: schedule }] : []),
       ];

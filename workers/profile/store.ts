@@ -269,19 +269,27 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
 
     /**
      * Makes results durable, so that a redelivered command gets the same one again. A stored result
-     * is never replaced. Inserts only, after a read of which are stored already: FerretDB v1 hangs
-     * on a bulk insert with many duplicate keys, and on concurrent upserts.
+     * is never replaced: returns, by id, the results that were stored already (by an earlier attempt,
+     * or by another process deciding the same command at the same time, e.g. during a rebalance),
+     * which are the ones to send. Inserts only, after a read of which are stored already: FerretDB v1
+     * hangs on a bulk insert with many duplicate keys, and on concurrent upserts.
      */
-    async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<void> {
-      if (results.length === 0) return;
+    async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<Map<string, CommandResult>> {
+      const storedResults = (docs: Map<string, CommandDoc>) => new Map([...docs].flatMap(([id, doc]) => (doc.result ? [[id, doc.result] as const] : [])));
+      if (results.length === 0) return new Map();
       const at = new Date();
-      const known = await byIds(commands, results.map((entry) => entry._id));
+      const known = storedResults(await byIds(commands, results.map((entry) => entry._id)));
       const fresh = [...new Map(results.filter((entry) => !known.has(entry._id)).map((entry) => [entry._id, entry])).values()];
-      if (fresh.length === 0) return;
-      await write(() => commands.insertMany(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false })).catch((error: unknown) => {
-        // Stored meanwhile by another process: theirs stands.
+      if (fresh.length === 0) return known;
+      try {
+        await write(() => commands.insertMany(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false }));
+      } catch (error) {
         if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
-      });
+        // Stored meanwhile by another process: theirs stands, and is the one to send.
+        const raced = [error.writeErrors].flat().map((writeError) => fresh[writeError.index]!._id);
+        for (const [id, result] of storedResults(await byIds(commands, raced))) known.set(id, result);
+      }
+      return known;
     },
 
     /** Records a relay step before its profiles are written. */
