@@ -149,6 +149,21 @@ describe('decide', () => {
     expect(taken.profile).toMatchObject({ status: 'A', email: null, emailOld: 'a@b.no' });
     expect(taken.message).toMatch(/without email/);
   });
+
+  it('RestoreCustomer of a temporary profile cancels the deactivation date and gives back its own expirationDate', () => {
+    const own = isoAfter(now, 7_200);
+    const deletion = isoAfter(now, 3 * 86_400);
+    const temporary = givenProfile({ expirationDate: own }, 'CreateTemporaryProfile');
+    const deactivated = changed(when(command('DeactivateCustomer', { ...actor, expirationDate: deletion }, temporary.customerNumber), temporary));
+    expect(deactivated.profile).toMatchObject({ status: 'D', expirationDate: deletion });
+    const restored = changed(when(command('RestoreCustomer', actor, temporary.customerNumber), deactivated.profile));
+    expect(restored.profile).toMatchObject({ status: 'A', profileType: 'T', expirationDate: own });
+    expect(restored.profile).not.toHaveProperty('ownExpirationDate');
+    // Internal: never shown in an event.
+    const event = changedEvent(deactivated.profile, 'DEACTIVATED', { commandId: 'c', correlationId: 'k', actor: null }, now.toISOString());
+    expect(event.profile).not.toHaveProperty('ownExpirationDate');
+    expect(event.profile).toMatchObject({ expirationDate: deletion });
+  });
 });
 
 describe('decideMerge', () => {

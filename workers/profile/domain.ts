@@ -216,7 +216,14 @@ export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfil
     }
     case 'DeactivateCustomer': {
       const { expirationDate, actor } = command.payload;
-      const after: Profile = { ...profile, status: 'D', email: null, emailOld: profile.email ?? profile.emailOld, expirationDate };
+      const after: Profile = {
+        ...profile,
+        status: 'D',
+        email: null,
+        emailOld: profile.email ?? profile.emailOld,
+        expirationDate,
+        ...(profile.profileType === 'T' ? { ownExpirationDate: profile.expirationDate } : {}),
+      };
       return change(profile, after, 'DEACTIVATED', actor, now);
     }
     case 'RestoreCustomer': {
@@ -225,14 +232,15 @@ export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfil
       const emailOld = profile.emailOld;
       const owner = emailOld ? context.emailOwner(emailOld.toLowerCase()) : null;
       const emailFree = owner === null || owner === self;
+      const { ownExpirationDate, ...rest } = profile;
       const after: Profile = {
-        ...profile,
+        ...rest,
         status: 'A',
         email: emailFree ? emailOld : null,
         emailOld: emailFree ? null : emailOld,
         emailVerifiedAt: emailFree ? profile.emailVerifiedAt : null,
-        // A restored temporary profile keeps an expiration date (the deactivation's); a permanent one has none.
-        expirationDate: profile.profileType === 'T' ? profile.expirationDate : null,
+        // The deactivation's date is cancelled: a temporary profile gets its own back, a permanent one has none.
+        expirationDate: profile.profileType === 'T' ? (ownExpirationDate ?? profile.expirationDate) : null,
       };
       const message = emailFree ? null : 'restored without email: the address is now used by another active profile of the organisation';
       return change(profile, after, 'RESTORED', actor, now, message);
@@ -294,6 +302,11 @@ export const eventIdOf = (organisationId: number, customerNumber: string, versio
 
 export type EventCause = { commandId: string | null; correlationId: string | null; actor: Actor | null };
 
+/** A profile as events show it: without internal fields. */
+function publicProfile({ ownExpirationDate: _internal, ...profile }: Profile): Profile {
+  return profile;
+}
+
 /** The event of a change: the full profile after it. */
 export function changedEvent(profile: Profile, eventType: Exclude<EventType, 'DELETED'>, cause: EventCause, now: string): CustomerChanged {
   return {
@@ -309,7 +322,7 @@ export function changedEvent(profile: Profile, eventType: Exclude<EventType, 'DE
     commandId: cause.commandId,
     correlationId: cause.correlationId,
     mergedInto: null,
-    profile,
+    profile: publicProfile(profile),
   };
 }
 

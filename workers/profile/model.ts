@@ -56,6 +56,11 @@ export type Profile = PersonalFields & {
   changedBy: string | null;
   changedByChannel: string | null;
   version: number;
+  /**
+   * Internal, never in an event: a deactivated temporary profile's own expirationDate (its
+   * `expirationDate` is the deactivation's while deactivated), given back by RestoreCustomer.
+   */
+  ownExpirationDate?: string | null;
 };
 
 /** Fields UpdateProfile may set or clear (besides the personal ones). */
