@@ -30,4 +30,32 @@ describe('mongo adapter', () => {
     await profiles.insertOne({ organisationId: 2, customerNumber: '1001', version: 1 });
     expect(await profiles.countDocuments({ customerNumber: '1001' })).toBe(2);
   });
+
+  // The reconciliation's query. The local FerretDB answers it from SQLite (scripts/stack's patch
+  // pushes string ranges down); the answer must be MongoDB's whatever the field holds.
+  it('a string range filter matches exactly the strings in range, and arrays with one', async () => {
+    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('range').replace('-', '_') });
+    cleanup(async () => {
+      await mongo.db.dropDatabase();
+      await mongo.close();
+    });
+    const docs = mongo.db.collection<{ _id: string; expirationDate?: unknown }>('docs');
+    await docs.insertMany([
+      { _id: 'early', expirationDate: '2026-01-01T00:00:00.000Z' },
+      { _id: 'bound', expirationDate: '2026-06-01T00:00:00.000Z' },
+      { _id: 'late', expirationDate: '2027-01-01T00:00:00.000Z' },
+      { _id: 'null', expirationDate: null },
+      { _id: 'missing' },
+      { _id: 'number', expirationDate: 5 },
+      { _id: 'array-in', expirationDate: ['2030-01-01', '2025-01-01'] },
+      { _id: 'array-out', expirationDate: ['2030-01-01'] },
+      { _id: 'quote', expirationDate: '2026-"quoted"' },
+      { _id: 'unicode', expirationDate: '2026-æøå' },
+    ]);
+    const ids = async (filter: object) => (await docs.find(filter).toArray()).map((doc) => doc._id).sort();
+    expect(await ids({ expirationDate: { $ne: null, $lte: '2026-06-01T00:00:00.000Z' } })).toEqual(['array-in', 'bound', 'early', 'quote']);
+    expect(await ids({ expirationDate: { $lt: '2026-06-01T00:00:00.000Z' } })).toEqual(['array-in', 'early', 'quote']);
+    expect(await ids({ expirationDate: { $gt: '2026-06-01T00:00:00.000Z', $lt: '2030' } })).toEqual(['array-in', 'late', 'unicode']);
+    expect(await ids({ expirationDate: { $gte: '2026-æ' } })).toEqual(['array-in', 'array-out', 'late', 'unicode']);
+  });
 });
