@@ -1,10 +1,13 @@
-// A profile worker in its own process that kills itself (SIGKILL, no clean-up at all) at a chosen
-// point of its first batch: `CRASH_AT=afterWrite` (MongoDB written, nothing produced) or
-// `CRASH_AT=afterPublish` (produced, offsets not committed). Used by the crash tests.
+// A worker in its own process that kills itself (SIGKILL, no clean-up at all) at a chosen point.
+// Started by `startCrashingWorker` (crashing.ts); the point is `CRASH_AT`:
+// - profile worker, first batch: `afterWrite` (MongoDB written, nothing produced) or `afterPublish`
+//   (produced, offsets not committed);
+// - deletion worker: `profile`, right after that step of the first erasure saga it runs.
 import { loadConfig } from '../../shared/config.ts';
 import { makeKafka } from '../../shared/kafka.ts';
 import { makeLogger } from '../../shared/logger.ts';
 import { connectMongo } from '../../shared/mongo.ts';
+import { startDeletionWorker } from '../../workers/deletion/index.ts';
 import { startProfileWorker } from '../../workers/profile/index.ts';
 
 const config = loadConfig(process.env);
@@ -14,11 +17,18 @@ const crash = () => {
 };
 const at = process.env['CRASH_AT'];
 const mongo = await connectMongo(config.mongoUri, { dbName: process.env['CRASH_DB']! });
-await startProfileWorker({
-  config,
-  kafka: makeKafka({ brokers: config.kafka.brokers, clientId: 'crashing-worker', logger }),
-  mongo,
-  logger,
-  hooks: at === 'afterWrite' ? { afterWrite: crash } : { afterPublish: crash },
-});
+const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: 'crashing-worker', logger });
+if (process.env['CRASH_WORKER'] === 'deletion') {
+  await startDeletionWorker({
+    config,
+    kafka,
+    mongo,
+    logger,
+    afterStep: (step) => {
+      if (step === at) crash();
+    },
+  });
+} else {
+  await startProfileWorker({ config, kafka, mongo, logger, hooks: at === 'afterWrite' ? { afterWrite: crash } : { afterPublish: crash } });
+}
 process.stdout.write('ready\n');

@@ -11,6 +11,7 @@ import { erasureQueueName } from '../../shared/erasureQueue.ts';
 import { makeQueue } from '../../shared/queue.ts';
 import { makeMetrics } from '../../shared/metrics.ts';
 import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';
+import { commandJson } from './factories.ts';
 import { randomName, testConfig, testLogger, waitFor } from './services.ts';
 
 export type Received<T> = { key: string | null; value: T; headers: IHeaders; topic: string; partition: number };
@@ -130,6 +131,12 @@ export async function startProfileHarness(
         acks: -1,
         messages: commands.map((command) => ({ key: commandKeyOf(command), value: JSON.stringify(command), headers: { 'ET-Client-Name': 'acme-ticketshop' } })),
       });
+    },
+    /** Sends a JSON command (`extra`: envelope fields, e.g. organisationId) and waits for its result. */
+    async run(type: string, payload: Record<string, unknown>, customerNumber?: string, extra: Record<string, unknown> = {}, options: { clientName?: string | null } = {}): Promise<CommandResult> {
+      const command = commandJson(type, payload, { ...(customerNumber ? { customerNumber } : {}), ...extra });
+      await this.send(command, options);
+      return this.result(command['commandId'] as string);
     },
     resultsFor: (commandId: string) => results.filter((result) => result.value.commandId === commandId),
     async result(commandId: string, timeoutMs = 20_000): Promise<CommandResult> {

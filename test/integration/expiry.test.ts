@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRedis, type Redis } from '../../shared/redis.ts';
 import { verifyErasure } from '../../scripts/verifyErasure.ts';
-import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
+import { startCrashingWorker } from '../helpers/crashing.ts';
+import { actor, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
 
@@ -21,9 +20,7 @@ describe('expiration and erasure', () => {
   });
 
   async function run(type: string, payload: Record<string, unknown>, customerNumber?: string) {
-    const command = commandJson(type, payload, customerNumber ? { customerNumber } : {});
-    await harness.send(command);
-    const result = await harness.result(command['commandId'] as string);
+    const result = await harness.run(type, payload, customerNumber);
     expect(result, `${type}: ${result.message}`).toMatchObject({ status: 'ACCEPTED' });
     return result;
   }
@@ -118,17 +115,7 @@ describe('expiration and erasure', () => {
   });
   it('a deletion worker killed (SIGKILL) mid-saga: another one resumes and completes the erasure', async () => {
     await harness.stopExpiryWorkers();
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const child = spawn(process.execPath, ['test/helpers/crashingEraser.ts'], {
-      cwd: root,
-      env: { ...process.env, ...inject('services'), PROFILES_ENV: harness.config.env, CRASH_DB: harness.mongo.db.databaseName, ERASURE_LOCK_MS: '2000', BOARD_DISABLED: 'true' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
-      child.on('exit', () => reject(new Error('the crashing eraser exited before it was ready')));
-    });
+    const { exited } = await startCrashingWorker({ worker: 'deletion', at: 'profile', database: harness.mongo.db.databaseName, env: { PROFILES_ENV: harness.config.env, ERASURE_LOCK_MS: '2000' } });
     // Only the scheduler runs in this process for now, so the job goes to the crashing eraser.
     await harness.startSchedulerOnly();
     const dueAt = isoAfter(new Date(), 2);

@@ -7,23 +7,29 @@ describe('kafka adapter', () => {
   const logger = testLogger();
   const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: randomName('smoke'), logger });
 
-  it('creates a topic, produces, consumes in order and commits after the handler', async () => {
+  /** A new topic with an admin and a producer, all removed after the test. */
+  async function withTopic(numPartitions: number) {
     const topic = randomName('smoke-topic');
-    const groupId = randomName('smoke-group');
     const admin = kafka.admin();
     await admin.connect();
     cleanup(async () => {
       await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
       await admin.disconnect();
     });
-    await ensureTopics(admin, [{ topic, numPartitions: 2 }]);
+    await ensureTopics(admin, [{ topic, numPartitions }]);
+    const producer = makeProducer(kafka);
+    await producer.connect();
+    cleanup(() => producer.disconnect());
+    return { topic, admin, producer };
+  }
+
+  it('creates a topic, produces, consumes in order and commits after the handler', async () => {
+    const { topic, admin, producer } = await withTopic(2);
+    const groupId = randomName('smoke-group');
     await ensureTopics(admin, [{ topic, numPartitions: 2 }]); // idempotent
     const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
     expect(metadata?.partitions).toHaveLength(2);
 
-    const producer = makeProducer(kafka);
-    await producer.connect();
-    cleanup(() => producer.disconnect());
     const values = ['one', 'two', 'three', 'four'];
     await producer.send({ topic, messages: values.map((value) => ({ key: 'same-key', value })) });
 
@@ -58,17 +64,7 @@ describe('kafka adapter', () => {
   });
 
   it('sends more than the broker takes in one request (1 MiB) in several, in order', async () => {
-    const topic = randomName('big-topic');
-    const admin = kafka.admin();
-    await admin.connect();
-    cleanup(async () => {
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
-    });
-    await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
-    const producer = makeProducer(kafka);
-    await producer.connect();
-    cleanup(() => producer.disconnect());
+    const { topic, admin, producer } = await withTopic(1);
     const messages = Array.from({ length: 3_000 }, (_, index) => ({ key: 'one-partition', value: `${index}:${'x'.repeat(1_000)}` }));
     // About 3 MB for one partition: refused whole by a plain sendBatch.
     await expect(producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 })).rejects.toThrow(/larger than the max message size/);

@@ -23,11 +23,7 @@ describe('profile worker: commands, results and events', () => {
     return result.customerNumber!;
   }
 
-  async function run(type: string, payload: Record<string, unknown>, customerNumber?: string, organisationId = 1) {
-    const command = commandJson(type, payload, { organisationId, ...(customerNumber ? { customerNumber } : {}) });
-    await harness.send(command);
-    return harness.result(command['commandId'] as string);
-  }
+  const run = (type: string, payload: Record<string, unknown>, customerNumber?: string) => harness.run(type, payload, customerNumber);
 
   it('CreateProfile: one ACCEPTED result keyed like the command, a CREATED event with the full profile, the profile in MongoDB', async () => {
     const command = commandJson('CreateProfile', { ...creator, firstName: 'Kari', surname: 'Nordmann', email: 'kari@example.com' });

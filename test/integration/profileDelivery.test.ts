@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCrashingWorker } from '../helpers/crashing.ts';
 import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
@@ -84,27 +83,8 @@ describe('profile worker: delivery guarantees', () => {
   });
 
   describe('a worker killed (SIGKILL) mid-batch and restarted', () => {
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-
     async function crashOnce(h: ProfileHarness, at: 'afterWrite' | 'afterPublish', send: () => Promise<void>) {
-      const child = spawn(process.execPath, ['test/helpers/crashingWorker.ts'], {
-        cwd: root,
-        env: {
-          ...process.env,
-          ...inject('services'),
-          PROFILES_ENV: h.config.env,
-          KAFKA_SESSION_TIMEOUT_MS: '6000',
-          CRASH_AT: at,
-          CRASH_DB: h.mongo.db.databaseName,
-          BOARD_DISABLED: 'true',
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
-        child.on('exit', () => reject(new Error('the crashing worker exited before it was ready')));
-      });
+      const { exited } = await startCrashingWorker({ worker: 'profile', at, database: h.mongo.db.databaseName, env: { PROFILES_ENV: h.config.env, KAFKA_SESSION_TIMEOUT_MS: '6000' } });
       await send();
       expect(await exited).toBe('SIGKILL');
     }

@@ -16,11 +16,7 @@ describe('profile worker: rejections and the DLQ', () => {
 
   const later = () => isoAfter(new Date(), 3_600);
 
-  async function run(type: string, payload: Record<string, unknown>, customerNumber?: string, extra: Record<string, unknown> = {}, options: { clientName?: string | null } = {}) {
-    const command = commandJson(type, payload, { ...(customerNumber ? { customerNumber } : {}), ...extra });
-    await harness.send(command, options);
-    return harness.result(command['commandId'] as string);
-  }
+  const run: ProfileHarness['run'] = (...args) => harness.run(...args);
 
   const create = async (payload: Record<string, unknown> = {}, organisationId = 1) =>
     (await run('CreateProfile', { ...creator, firstName: 'A', surname: 'B', ...payload }, undefined, { organisationId })).customerNumber!;
