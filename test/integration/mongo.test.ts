@@ -58,4 +58,31 @@ describe('mongo adapter', () => {
     expect(await ids({ expirationDate: { $gt: '2026-06-01T00:00:00.000Z', $lt: '2030' } })).toEqual(['array-in', 'late', 'unicode']);
     expect(await ids({ expirationDate: { $gte: '2026-æ' } })).toEqual(['array-in', 'array-out', 'late', 'unicode']);
   });
+
+  // The deletion worker's and the claim sweep's queries, pushed down the same way.
+  it('string equality, $in and null filters match what MongoDB matches', async () => {
+    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('equal').replace('-', '_') });
+    cleanup(async () => {
+      await mongo.db.dropDatabase();
+      await mongo.close();
+    });
+    const docs = mongo.db.collection<{ _id: string; value?: unknown }>('docs');
+    await docs.insertMany([
+      { _id: 'a', value: 'a' },
+      { _id: 'b', value: 'b' },
+      { _id: 'null', value: null },
+      { _id: 'missing' },
+      { _id: 'number', value: 1 },
+      { _id: 'object', value: { a: 'a' } },
+      { _id: 'array', value: ['a', null] },
+    ]);
+    const ids = async (filter: object) => (await docs.find(filter).toArray()).map((doc) => doc._id).sort();
+    expect(await ids({ value: 'a' })).toEqual(['a', 'array']);
+    expect(await ids({ value: { $eq: 'b' } })).toEqual(['b']);
+    expect(await ids({ value: null })).toEqual(['array', 'missing', 'null']);
+    expect(await ids({ value: { $in: ['a', 'b'] } })).toEqual(['a', 'array', 'b']);
+    expect(await ids({ value: 'a', _id: { $in: ['a', 'b'] } })).toEqual(['a']);
+    expect((await docs.deleteMany({ value: { $in: ['b', 'c'] } })).deletedCount).toBe(1);
+    expect(await ids({})).toEqual(['a', 'array', 'missing', 'null', 'number', 'object']);
+  });
 });
