@@ -1,4 +1,4 @@
-// Group commit for the erasure sagas running at once in one process: calls made while a batch is
+// Group commit (used by the erasure sagas running at once in one process): calls made while a batch is
 // waiting for its turn go out together in one round trip (one bulk write, one produce), each
 // caller still awaiting its own outcome. Nothing is delayed on purpose: a lone call goes out as
 // soon as its turn comes.
@@ -31,4 +31,14 @@ export function combine<Op, Result>(
       waiting.push({ operation, resolve, reject });
       if (!scheduled) schedule();
     });
+}
+
+/** A turn that runs its works one at a time, in call order (a failed one does not stop the rest). */
+export function oneAtATime(): <T>(work: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(work: () => Promise<T>): Promise<T> => {
+    const run = tail.then(work, work);
+    tail = run.catch(() => undefined);
+    return run;
+  };
 }

@@ -1,4 +1,5 @@
 import { MongoClient, type Db } from 'mongodb';
+import { oneAtATime } from './combine.ts';
 
 export type Mongo = { client: MongoClient; db: Db; close: () => Promise<void> };
 
@@ -28,12 +29,7 @@ const locks = new WeakMap<Db, <T>(write: () => Promise<T>) => Promise<T>>();
 export function serialWrites(db: Db): <T>(write: () => Promise<T>) => Promise<T> {
   let lock = locks.get(db);
   if (!lock) {
-    let tail: Promise<unknown> = Promise.resolve();
-    lock = <T>(write: () => Promise<T>): Promise<T> => {
-      const run = tail.then(write, write);
-      tail = run.catch(() => undefined);
-      return run;
-    };
+    lock = oneAtATime();
     locks.set(db, lock);
   }
   return lock;

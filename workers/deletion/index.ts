@@ -14,7 +14,7 @@ import { makeWorker } from '../../shared/queue.ts';
 import { topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from '../profile/messages.ts';
 import type { CustomerChanged } from '../profile/model.ts';
-import { combine } from './combine.ts';
+import { combine } from '../../shared/combine.ts';
 import { makeEraser, type ErasureOutcome, type EraserDeps } from './erase.ts';
 import { makeErasureStore } from './store.ts';
 

@@ -1,11 +1,11 @@
 // MongoDB adapter of the erasure saga: the receipt (kept for audit, no personal data) and every
 // place a customer's data lives.
-import type { Collection, Db, UpdateFilter } from 'mongodb';
+import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import { serialWrites } from '../../shared/mongo.ts';
 import type { ProfileDoc } from '../profile/store.ts';
-import { combine } from './combine.ts';
+import { combine, oneAtATime } from '../../shared/combine.ts';
 
 /** Steps of the saga, in order; the receipt lists those done. */
 export const erasureSteps = ['profile', 'claims', 'jobs', 'event'] as const;
@@ -93,6 +93,19 @@ export function makeErasureStore(db: Db) {
   const deleteEmailClaims = deleteClaimsById(emailClaims);
   const deleteAccountClaims = deleteClaimsById(accountClaims);
 
+  // The sagas' single-document reads, grouped too: one `_id: {$in}` query per kind at a time.
+  const findByIds = <T extends { _id: string }>(collection: Collection<T>) =>
+    combine<string, T | null>(
+      async (ids) => {
+        const filter: Filter<{ _id: string }> = { _id: { $in: [...new Set(ids)] } };
+        const found = new Map((await collection.find(filter as Filter<T>).toArray()).map((doc) => [doc._id as string, doc as T]));
+        return ids.map((id) => found.get(id) ?? null);
+      },
+      { max: bulkChunk, turn: oneAtATime() },
+    );
+  const findReceipts = findByIds(receipts);
+  const findProfiles = findByIds(profiles);
+
   // Customers erased lately whose claims are looked for once more, by customer number.
   const toSweep = new Set<string>();
   const sweep = async () => {
@@ -110,21 +123,21 @@ export function makeErasureStore(db: Db) {
   return {
     receipts,
     ensureIndexes: () => ensureIndexes(db),
-    findReceipt: (id: string) => receipts.findOne({ _id: id }),
+    findReceipt: (id: string): Promise<ErasureReceipt | null> => findReceipts(id),
     /** False when another worker started the same erasure first (then resume theirs). */
     startReceipt: (receipt: ErasureReceipt): Promise<boolean> => insertReceipt(receipt),
     async stepDone(id: string, step: ErasureStep): Promise<void> {
       await updateReceipt({ id, update: { $addToSet: { steps: step } } });
     },
-    /** The last step and completion, in one write. */
-    async complete(id: string, at: string, lastStep?: ErasureStep): Promise<void> {
-      await updateReceipt({ id, update: lastStep ? { $addToSet: { steps: lastStep }, $set: { completedAt: at } } : { $set: { completedAt: at } } });
+    /** Completion: every step done, in one write. */
+    async complete(id: string, at: string): Promise<void> {
+      await updateReceipt({ id, update: { $set: { completedAt: at, steps: [...erasureSteps] } } });
     },
     /** An erasure that turned out not to be due any more (restored at the last moment). */
     async abandon(id: string): Promise<void> {
       await write(() => receipts.deleteOne({ _id: id, completedAt: null }));
     },
-    findProfile: (customerNumber: string) => profiles.findOne({ _id: customerNumber }),
+    findProfile: (customerNumber: string): Promise<ProfileDoc | null> => findProfiles(customerNumber),
     /** Whether the profile still has changes to relay (entries of a relay step not yet closed). */
     async hasUnrelayed(profile: ProfileDoc): Promise<boolean> {
       const steps = [...new Set(profile.pending.map((entry) => entry.step))];
