@@ -109,7 +109,7 @@ describe('expiration and erasure', () => {
     const event = await deletedEvent(customer, 30_000);
     expect(crashes).toBeGreaterThanOrEqual(1);
     expect(event).toMatchObject({ reason: 'EXPIRED' });
-    const receipt = await waitFor('the completed receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never, completedAt: { $ne: null } }).then((doc) => doc ?? undefined));
+    const receipt = await waitFor('the receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never }).then((doc) => doc ?? undefined));
     expect(receipt).toMatchObject({ steps: ['profile', 'claims', 'jobs', 'event'], completedAt: expect.any(String) });
     expect(harness.eventsOf(customer).filter((e) => e.eventType === 'DELETED').map((e) => e.eventId)).toEqual([event.eventId]);
   });
@@ -121,13 +121,16 @@ describe('expiration and erasure', () => {
     const dueAt = isoAfter(new Date(), 2);
     const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: dueAt })).customerNumber!;
     expect(await exited).toBe('SIGKILL');
-    const receipt = await harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never });
-    expect(receipt).toMatchObject({ steps: ['profile'], completedAt: null });
+    // Stopped half-way: the profile gone, the erasure recorded as started, no receipt yet.
     expect(await profileExists(customer)).toBe(false);
+    expect(await harness.mongo.db.collection('erasuresInProgress').findOne({ _id: `1:${customer}` as never })).toMatchObject({ reason: 'EXPIRED', lastVersion: 1 });
+    expect(await harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never })).toBeNull();
 
     await harness.startDeletionOnly();
     const event = await deletedEvent(customer, 30_000);
-    expect(event).toMatchObject({ reason: 'EXPIRED', profile: null });
-    await waitFor('the completed receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never, completedAt: { $ne: null } }).then((doc) => doc ?? undefined));
+    expect(event).toMatchObject({ reason: 'EXPIRED', profile: null, version: 2 });
+    const receipt = await waitFor('the receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never }).then((doc) => doc ?? undefined));
+    expect(receipt).toMatchObject({ steps: ['profile', 'claims', 'jobs', 'event'], completedAt: expect.any(String) });
+    await waitFor('the start record gone', async () => (await harness.mongo.db.collection('erasuresInProgress').countDocuments({ _id: `1:${customer}` as never })) === 0);
   });
 });

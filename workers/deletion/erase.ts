@@ -1,12 +1,13 @@
-// The erasure saga (SPEC §6): idempotent and resumable. A receipt is written first; each step is
-// safe to repeat and recorded when done; a crash anywhere resumes at the next run of the job.
+// The erasure saga (SPEC §6): idempotent and resumable. A start record is written first; every
+// step is safe to repeat, so a crash anywhere resumes from the start record at the next run of the
+// job; the receipt, with every step, is written when it completes.
 import { erasureDueOf } from '../../shared/expiry.ts';
 import { SuiteError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { deletedEvent } from '../profile/domain.ts';
 import type { CustomerChanged } from '../profile/model.ts';
 import { claimKey, type ProfileDoc } from '../profile/store.ts';
-import { receiptKey, type ErasureReceipt, type ErasureStep, type ErasureStore } from './store.ts';
+import { erasureSteps, receiptKey, type ErasureReceipt, type ErasureStart, type ErasureStep, type ErasureStore } from './store.ts';
 
 export type ErasureTarget = { organisationId: number; customerNumber: string };
 
@@ -45,7 +46,7 @@ function claimsOf(profile: ProfileDoc): { emails: string[]; accounts: string[] }
 export function makeEraser(deps: EraserDeps) {
   const { store, logger } = deps;
 
-  async function start(target: ErasureTarget): Promise<{ receipt: ErasureReceipt; profile: ProfileDoc } | ErasureOutcome> {
+  async function start(target: ErasureTarget): Promise<{ start: ErasureStart; profile: ProfileDoc } | ErasureOutcome> {
     const profile = await store.findProfile(target.customerNumber);
     // A profile being merged is removed by its merge.
     if (!profile || profile.organisationId !== target.organisationId || profile.mergingInto) return { kind: 'nothing-to-erase' };
@@ -53,86 +54,77 @@ export function makeEraser(deps: EraserDeps) {
     const now = deps.clock();
     if (!due || Date.parse(due.dueAt) > now.getTime()) return { kind: 'not-due', dueAt: due?.dueAt ?? null };
     if (await store.hasUnrelayed(profile)) throw new UnrelayedChangesError();
-    const receipt: ErasureReceipt = {
+    const started: ErasureStart = {
       _id: receiptKey(target.organisationId, target.customerNumber),
       organisationId: target.organisationId,
       customerNumber: target.customerNumber,
       reason: due.reason,
       requestedAt: due.dueAt,
       startedAt: now.toISOString(),
-      completedAt: null,
-      steps: [],
       lastVersion: profile.version,
     };
-    if (await store.startReceipt(receipt)) return { receipt, profile };
-    const theirs = await store.findReceipt(receipt._id);
-    return theirs ? { receipt: theirs, profile } : { kind: 'nothing-to-erase' };
+    if (await store.start(started)) return { start: started, profile };
+    const theirs = await store.findStart(started._id);
+    return theirs ? { start: theirs, profile } : { kind: 'nothing-to-erase' };
   }
 
-  /**
-   * Runs a step unless the receipt lists it. Only `profile` is recorded as it is done (the rest are
-   * cheap to repeat after a crash, and recorded with the completion): every receipt update costs
-   * the database about as much as several inserts.
-   */
-  async function step(receipt: ErasureReceipt, name: ErasureStep, run: () => Promise<void>, options: { record: boolean }): Promise<void> {
-    if (receipt.steps.includes(name)) return;
+  /** Runs a step (each is safe to repeat: none is recorded before the receipt). */
+  async function step(name: ErasureStep, run: () => Promise<void>): Promise<void> {
     await run();
-    if (options.record) await store.stepDone(receipt._id, name);
-    receipt.steps.push(name);
     await deps.afterStep?.(name);
   }
 
   async function erase(target: ErasureTarget): Promise<ErasureOutcome> {
-    const existing = await store.findReceipt(receiptKey(target.organisationId, target.customerNumber));
-    if (existing?.completedAt) return { kind: 'already-erased' };
-    let receipt: ErasureReceipt;
+    const id = receiptKey(target.organisationId, target.customerNumber);
+    const [done, existing] = await Promise.all([store.findReceipt(id), store.findStart(id)]);
+    if (done) {
+      if (existing) await store.abandon(id); // left by a crash between the receipt and its removal
+      return { kind: 'already-erased' };
+    }
+    let started: ErasureStart;
     let profile: ProfileDoc | null;
     if (existing) {
-      receipt = existing;
+      started = existing;
       // Resuming: the profile tells which claims it holds, if it is still there.
-      profile = existing.steps.includes('claims') ? null : await store.findProfile(existing.customerNumber);
+      profile = await store.findProfile(existing.customerNumber);
     } else {
-      const started = await start(target);
-      if ('kind' in started) return started;
-      ({ receipt, profile } = started);
+      const begun = await start(target);
+      if ('kind' in begun) return begun;
+      ({ start: started, profile } = begun);
     }
     // The claims of the profile as erased, by key; unknown once it is gone (then by customer number).
-    const claims = profile && profile.version === receipt.lastVersion && profile.organisationId === receipt.organisationId ? claimsOf(profile) : undefined;
+    const claims = profile && profile.version === started.lastVersion && profile.organisationId === started.organisationId ? claimsOf(profile) : undefined;
 
     let abandoned = false;
-    await step(receipt, 'profile', async () => {
-      if (await store.deleteProfile(receipt.customerNumber, receipt.lastVersion)) return;
-      const current = await store.findProfile(receipt.customerNumber);
+    await step('profile', async () => {
+      if (await store.deleteProfile(started.customerNumber, started.lastVersion)) return;
+      const current = await store.findProfile(started.customerNumber);
       if (!current) return; // deleted by an earlier attempt (or with others in the same bulk write)
-      // Changed since the receipt (restored, converted, rescheduled at the last moment): decide again.
-      await store.abandon(receipt._id);
+      // Changed since the start (restored, converted, rescheduled at the last moment): decide again.
+      await store.abandon(started._id);
       abandoned = true;
-    }, { record: true });
+    });
     if (abandoned) return erase(target);
 
-    await step(receipt, 'claims', () => store.deleteClaims(receipt.customerNumber, claims), { record: false });
-    await step(receipt, 'jobs', () => deps.removeJobs(target), { record: false });
+    await step('claims', () => store.deleteClaims(started.customerNumber, claims));
+    await step('jobs', () => deps.removeJobs(target));
     // A command that raced the erasure may have claimed a value for the customer just before its
     // write failed: look again, by customer number, with the other customers erased meanwhile.
-    store.sweepClaimsLater(receipt.customerNumber);
-    if (!receipt.steps.includes('event')) {
-      const event = deletedEvent(
-        { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber, lastVersion: receipt.lastVersion },
-        receipt.reason,
-        { commandId: null, correlationId: `erasure-${receipt._id}`, actor: null },
-        deps.clock().toISOString(),
-      );
-      await deps.publishDeleted(event);
-    }
-    // Every step is recorded with the completion, in one write.
-    const completedAt = deps.clock().toISOString();
-    await store.complete(receipt._id, completedAt);
-    if (!receipt.steps.includes('event')) {
-      receipt.steps.push('event');
-      await deps.afterStep?.('event');
-    }
-    logger.info({ organisationId: receipt.organisationId, customerNumber: receipt.customerNumber, reason: receipt.reason, correlationId: `erasure-${receipt._id}` }, 'customer erased');
-    return { kind: 'erased', receipt: { ...receipt, completedAt } };
+    store.sweepClaimsLater(started.customerNumber);
+    await step('event', () =>
+      deps.publishDeleted(
+        deletedEvent(
+          { organisationId: started.organisationId, customerNumber: started.customerNumber, lastVersion: started.lastVersion },
+          started.reason,
+          { commandId: null, correlationId: `erasure-${started._id}`, actor: null },
+          deps.clock().toISOString(),
+        ),
+      ),
+    );
+    const completedAt = await store.complete(started);
+    logger.info({ organisationId: started.organisationId, customerNumber: started.customerNumber, reason: started.reason, correlationId: `erasure-${started._id}` }, 'customer erased');
+    const receipt: ErasureReceipt = { ...started, completedAt, steps: [...erasureSteps] };
+    return { kind: 'erased', receipt };
   }
 
   return { erase };

@@ -1,17 +1,18 @@
-// MongoDB adapter of the erasure saga: the receipt (kept for audit, no personal data) and every
-// place a customer's data lives.
-import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
+// MongoDB adapter of the erasure saga: the record of an erasure in progress, the receipt written
+// when it completes (kept for audit, no personal data), and every place a customer's data lives.
+import type { Collection, Db, Filter } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import { serialWrites } from '../../shared/mongo.ts';
 import type { ProfileDoc } from '../profile/store.ts';
 import { combine, oneAtATime } from '../../shared/combine.ts';
 
-/** Steps of the saga, in order; the receipt lists those done. */
+/** Steps of the saga, in order; a receipt lists them all. */
 export const erasureSteps = ['profile', 'claims', 'jobs', 'event'] as const;
 export type ErasureStep = (typeof erasureSteps)[number];
 
-export type ErasureReceipt = {
+/** An erasure started and not completed (`erasuresInProgress`): what to resume it with. */
+export type ErasureStart = {
   _id: string;
   organisationId: number;
   customerNumber: string;
@@ -19,11 +20,12 @@ export type ErasureReceipt = {
   /** When the erasure was due (the expirationDate). */
   requestedAt: string;
   startedAt: string;
-  completedAt: string | null;
-  steps: ErasureStep[];
   /** The profile's version when erased; its DELETED event is the next one. */
   lastVersion: number;
 };
+
+/** A completed erasure (`erasureReceipts`), kept for audit. */
+export type ErasureReceipt = ErasureStart & { completedAt: string; steps: ErasureStep[] };
 
 export const receiptKey = (organisationId: number, customerNumber: string) => `${organisationId}:${customerNumber}`;
 
@@ -37,6 +39,7 @@ const claimSweepIntervalMs = 30_000;
 
 export function makeErasureStore(db: Db) {
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
+  const inProgress: Collection<ErasureStart> = db.collection('erasuresInProgress');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
   const relaySteps: Collection<{ _id: string }> = db.collection('relaySteps');
   const write = serialWrites(db);
@@ -44,48 +47,57 @@ export function makeErasureStore(db: Db) {
   const accountClaims = db.collection<{ _id: string; customerNumber: string }>('accountClaims');
   const claimCollections = [emailClaims, accountClaims];
 
-  // The sagas running at once share their writes: one bulk write per kind and turn (group commit).
-  const insertReceipt = combine<ErasureReceipt, boolean>(
-    async (batch) => {
-      try {
-        await receipts.insertMany(batch, { ordered: false });
-        return batch.map(() => true);
-      } catch (error) {
-        // Already there: another worker started the same erasure first.
-        const writeErrors = [(error as { writeErrors?: unknown }).writeErrors ?? []].flat() as { index: number; code?: number }[];
-        if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError.code !== 11000)) throw error;
-        const duplicates = new Set(writeErrors.map((writeError) => writeError.index));
-        return batch.map((_, index) => !duplicates.has(index));
-      }
+  // The sagas running at once share their writes: one statement per kind and turn (group commit).
+  // No saga ever updates a document: FerretDB pays per updated document what several inserts
+  // cost, and per statement what a bulk of inserts or an `_id: {$in}` delete costs.
+  const insertIgnoringDuplicates = <T extends { _id: string }>(collection: Collection<T>) =>
+    combine<T, boolean>(
+      async (batch) => {
+        try {
+          await collection.insertMany(batch as never[], { ordered: false });
+          return batch.map(() => true);
+        } catch (error) {
+          // Already there: another worker started (or completed) the same erasure first.
+          const writeErrors = [(error as { writeErrors?: unknown }).writeErrors ?? []].flat() as { index: number; code?: number }[];
+          if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError.code !== 11000)) throw error;
+          const duplicates = new Set(writeErrors.map((writeError) => writeError.index));
+          return batch.map((_, index) => !duplicates.has(index));
+        }
+      },
+      { max: bulkChunk, turn: write },
+    );
+  const insertStart = insertIgnoringDuplicates(inProgress);
+  const insertReceipt = insertIgnoringDuplicates(receipts);
+  const deleteStarts = combine<string, void>(
+    async (ids) => {
+      await inProgress.deleteMany({ _id: { $in: [...new Set(ids)] } });
+      return ids.map(() => undefined);
     },
     { max: bulkChunk, turn: write },
   );
-  const updateReceipt = combine<{ id: string; update: UpdateFilter<ErasureReceipt> }, void>(
-    async (batch) => {
-      await receipts.bulkWrite(batch.map(({ id, update }) => ({ updateOne: { filter: { _id: id }, update } })), { ordered: false });
-      return batch.map(() => undefined);
-    },
-    { max: bulkChunk, turn: write },
-  );
-  // Per-statement outcomes are not reported by a bulk write: when fewer profiles went than asked,
-  // every caller hears "not deleted" and checks for itself (the saga reads the profile then).
+  // One statement per version among the turn's profiles (few: most are erased at a low one), each
+  // profile deleted only at the version its saga decided on. A bulk delete does not say which went:
+  // when fewer did than asked, every caller hears "not deleted" and checks for itself (the saga
+  // reads the profile then).
   const deleteProfiles = combine<{ customerNumber: string; version: number }, boolean>(
     async (batch) => {
+      const byVersion = Map.groupBy(batch, ({ version }) => version);
       const result = await profiles.bulkWrite(
-        batch.map(({ customerNumber, version }) => ({ deleteOne: { filter: { _id: customerNumber, version, mergingInto: { $exists: false } } } })),
+        [...byVersion].map(([version, list]) => ({
+          deleteMany: { filter: { _id: { $in: list.map(({ customerNumber }) => customerNumber) }, version, mergingInto: { $exists: false } } },
+        })),
         { ordered: false },
       );
       return batch.map(() => result.deletedCount === batch.length);
     },
     { max: bulkChunk, turn: write },
   );
+  // A claim goes if it still belongs to a customer erased in the turn (its profile is gone: the
+  // claims step runs after the profile step), whichever of them it was listed for.
   const deleteClaimsById = (collection: typeof emailClaims) =>
     combine<{ ids: string[]; customerNumber: string }, void>(
       async (batch) => {
-        await collection.bulkWrite(
-          batch.map(({ ids, customerNumber }) => ({ deleteMany: { filter: { _id: { $in: ids }, customerNumber } } })),
-          { ordered: false },
-        );
+        await collection.deleteMany({ _id: { $in: [...new Set(batch.flatMap(({ ids }) => ids))] }, customerNumber: { $in: [...new Set(batch.map(({ customerNumber }) => customerNumber))] } });
         return batch.map(() => undefined);
       },
       { max: bulkChunk, turn: write },
@@ -104,6 +116,7 @@ export function makeErasureStore(db: Db) {
       { max: bulkChunk, turn: oneAtATime() },
     );
   const findReceipts = findByIds(receipts);
+  const findStarts = findByIds(inProgress);
   const findProfiles = findByIds(profiles);
 
   // Customers erased lately whose claims are looked for once more, by customer number.
@@ -121,21 +134,23 @@ export function makeErasureStore(db: Db) {
   sweeper.unref();
 
   return {
-    receipts,
     ensureIndexes: () => ensureIndexes(db),
+    /** The receipt of a completed erasure. */
     findReceipt: (id: string): Promise<ErasureReceipt | null> => findReceipts(id),
+    /** An erasure started and not completed. */
+    findStart: (id: string): Promise<ErasureStart | null> => findStarts(id),
     /** False when another worker started the same erasure first (then resume theirs). */
-    startReceipt: (receipt: ErasureReceipt): Promise<boolean> => insertReceipt(receipt),
-    async stepDone(id: string, step: ErasureStep): Promise<void> {
-      await updateReceipt({ id, update: { $addToSet: { steps: step } } });
-    },
-    /** Completion: every step done, in one write. */
-    async complete(id: string, at: string): Promise<void> {
-      await updateReceipt({ id, update: { $set: { completedAt: at, steps: [...erasureSteps] } } });
+    start: (start: ErasureStart): Promise<boolean> => insertStart(start),
+    /** Completion: the receipt, then the start record goes. Resolves with the `completedAt` written. */
+    async complete(start: ErasureStart): Promise<string> {
+      const completedAt = new Date().toISOString();
+      await insertReceipt({ ...start, completedAt, steps: [...erasureSteps] }); // false: completed by another worker meanwhile
+      await deleteStarts(start._id);
+      return completedAt;
     },
     /** An erasure that turned out not to be due any more (restored at the last moment). */
     async abandon(id: string): Promise<void> {
-      await write(() => receipts.deleteOne({ _id: id, completedAt: null }));
+      await deleteStarts(id);
     },
     findProfile: (customerNumber: string): Promise<ProfileDoc | null> => findProfiles(customerNumber),
     /** Whether the profile still has changes to relay (entries of a relay step not yet closed). */

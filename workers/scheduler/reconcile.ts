@@ -28,8 +28,8 @@ export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'schedule
       });
       // Erasures started but not completed (their job was lost, e.g. with Redis' data): run again now.
       const unfinished = await deps.db
-        .collection<{ _id: string; organisationId: number; customerNumber: string; completedAt: string | null }>('erasureReceipts')
-        .find({ completedAt: null }, { projection: { organisationId: 1, customerNumber: 1 } })
+        .collection<{ _id: string; organisationId: number; customerNumber: string }>('erasuresInProgress')
+        .find({}, { projection: { organisationId: 1, customerNumber: 1 } })
         .toArray();
       items.push(...unfinished.map((receipt) => ({ target: { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber }, dueAt: now })));
       await deps.jobs.scheduleMany(items, now);
