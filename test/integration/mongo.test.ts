@@ -6,13 +6,19 @@ import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 describe('mongo adapter', () => {
   const config = testConfig();
 
-  it('writes, reads, and enforces a unique index', async () => {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('smoke').replace('-', '_') });
+  /** A database of its own for the test, dropped after it. */
+  async function freshDatabase(prefix: string) {
+    const mongo = await connectMongo(config.mongoUri, { dbName: randomName(prefix).replace('-', '_') });
     cleanup(async () => {
       await mongo.db.dropDatabase();
       await mongo.close();
     });
-    const profiles = mongo.db.collection<{ organisationId: number; customerNumber: string; version: number }>('profiles');
+    return mongo.db;
+  }
+
+  it('writes, reads, and enforces a unique index', async () => {
+    const db = await freshDatabase('smoke');
+    const profiles = db.collection<{ organisationId: number; customerNumber: string; version: number }>('profiles');
     await profiles.createIndex({ organisationId: 1, customerNumber: 1 }, { unique: true });
 
     await profiles.insertOne({ organisationId: 1, customerNumber: '1001', version: 1 });
@@ -34,12 +40,8 @@ describe('mongo adapter', () => {
   // The reconciliation's query. The local FerretDB answers it from SQLite (scripts/stack's patch
   // pushes string ranges down); the answer must be MongoDB's whatever the field holds.
   it('a string range filter matches exactly the strings in range, and arrays with one', async () => {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('range').replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
-    const docs = mongo.db.collection<{ _id: string; expirationDate?: unknown }>('docs');
+    const db = await freshDatabase('range');
+    const docs = db.collection<{ _id: string; expirationDate?: unknown }>('docs');
     await docs.insertMany([
       { _id: 'early', expirationDate: '2026-01-01T00:00:00.000Z' },
       { _id: 'bound', expirationDate: '2026-06-01T00:00:00.000Z' },
@@ -61,12 +63,8 @@ describe('mongo adapter', () => {
 
   // The deletion worker's and the claim sweep's queries, pushed down the same way.
   it('string equality, $in and null filters match what MongoDB matches', async () => {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('equal').replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
-    const docs = mongo.db.collection<{ _id: string; value?: unknown }>('docs');
+    const db = await freshDatabase('equal');
+    const docs = db.collection<{ _id: string; value?: unknown }>('docs');
     await docs.insertMany([
       { _id: 'a', value: 'a' },
       { _id: 'b', value: 'b' },
