@@ -113,6 +113,31 @@ describe('expiration and erasure', () => {
     expect(receipt).toMatchObject({ steps: ['profile', 'claims', 'jobs', 'event'], completedAt: expect.any(String) });
     expect(harness.eventsOf(customer).filter((e) => e.eventType === 'DELETED').map((e) => e.eventId)).toEqual([event.eventId]);
   });
+  it('a saga overtaken by a newer one for the same customer (its job run twice) resumes that one: DELETED after the last version', async () => {
+    await harness.stopExpiryWorkers();
+    let customer = '';
+    let overtaken = false;
+    await harness.startExpiryWorkers({
+      beforeStep: async (step) => {
+        if (step !== 'profile' || overtaken) return;
+        overtaken = true;
+        // Meanwhile, elsewhere: a late change moves the still-due profile on, and a second run of
+        // the job abandons this saga's start record, takes one at the new version and deletes the profile.
+        await run('AddCustomerAccount', { customerAccountId: `late-${customer}` }, customer);
+        const starts = harness.mongo.db.collection('erasuresInProgress');
+        const mine = await starts.findOneAndDelete({ _id: `1:${customer}` as never });
+        await starts.insertOne({ ...mine!, lastVersion: 2, startedAt: new Date().toISOString() });
+        await harness.mongo.db.collection('profiles').deleteOne({ _id: customer as never });
+      },
+    });
+    customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 2) })).customerNumber!;
+    const event = await deletedEvent(customer, 30_000);
+    expect(overtaken).toBe(true);
+    expect(event).toMatchObject({ reason: 'EXPIRED', version: 3 });
+    const receipt = await waitFor('the receipt', () => harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${customer}` as never }).then((doc) => doc ?? undefined));
+    expect(receipt).toMatchObject({ lastVersion: 2 });
+    expect(harness.eventsOf(customer).map((e) => `${e.eventType} ${e.version}`)).toEqual(['CREATED 1', 'UPDATED 2', 'DELETED 3']);
+  });
   it('a deletion worker killed (SIGKILL) mid-saga: another one resumes and completes the erasure', async () => {
     await harness.stopExpiryWorkers();
     const { exited } = await startCrashingWorker({ worker: 'deletion', at: 'profile', database: harness.mongo.db.databaseName, env: { PROFILES_ENV: harness.config.env, ERASURE_LOCK_MS: '2000' } });

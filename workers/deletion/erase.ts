@@ -26,7 +26,8 @@ export type EraserDeps = {
   publishDeleted: (event: CustomerChanged) => Promise<void>;
   clock: () => Date;
   logger: Logger;
-  /** Test hook: called after each step (fault injection). */
+  /** Test hooks: called before and after each step (fault injection). */
+  beforeStep?: (step: ErasureStep) => void | Promise<void>;
   afterStep?: (step: ErasureStep) => void | Promise<void>;
 };
 
@@ -70,6 +71,7 @@ export function makeEraser(deps: EraserDeps) {
 
   /** Runs a step (each is safe to repeat: none is recorded before the receipt). */
   async function step(name: ErasureStep, run: () => Promise<void>): Promise<void> {
+    await deps.beforeStep?.(name);
     await run();
     await deps.afterStep?.(name);
   }
@@ -78,7 +80,7 @@ export function makeEraser(deps: EraserDeps) {
     const id = receiptKey(target.organisationId, target.customerNumber);
     const [done, existing] = await Promise.all([store.findReceipt(id), store.findStart(id)]);
     if (done) {
-      if (existing) await store.abandon(id); // left by a crash between the receipt and its removal
+      if (existing) await store.abandon(existing); // left by a crash between the receipt and its removal
       return { kind: 'already-erased' };
     }
     let started: ErasureStart;
@@ -95,16 +97,22 @@ export function makeEraser(deps: EraserDeps) {
     // The claims of the profile as erased, by key; unknown once it is gone (then by customer number).
     const claims = profile && profile.version === started.lastVersion && profile.organisationId === started.organisationId ? claimsOf(profile) : undefined;
 
-    let abandoned = false;
+    let decideAgain = false;
     await step('profile', async () => {
       if (await store.deleteProfile(started.customerNumber, started.lastVersion)) return;
       const current = await store.findProfile(started.customerNumber);
-      if (!current) return; // deleted by an earlier attempt (or with others in the same bulk write)
-      // Changed since the start (restored, converted, rescheduled at the last moment): decide again.
-      await store.abandon(started._id);
-      abandoned = true;
+      if (current) {
+        // Changed since the start (restored, converted, rescheduled at the last moment): decide again.
+        await store.abandon(started);
+        decideAgain = true;
+        return;
+      }
+      // Gone: deleted by an earlier attempt of this erasure (or with others in the same bulk write)
+      // — unless another saga, deciding later at a newer version, deleted it: then resume that one.
+      const latest = await store.findStart(started._id);
+      decideAgain = latest?.lastVersion !== started.lastVersion || latest.startedAt !== started.startedAt;
     });
-    if (abandoned) return erase(target);
+    if (decideAgain) return erase(target);
 
     await step('claims', () => store.deleteClaims(started.customerNumber, claims));
     await step('jobs', () => deps.removeJobs(target));
@@ -121,7 +129,8 @@ export function makeEraser(deps: EraserDeps) {
         ),
       ),
     );
-    const completedAt = await store.complete(started);
+    const completedAt = deps.clock().toISOString();
+    await store.complete(started, completedAt);
     logger.info({ organisationId: started.organisationId, customerNumber: started.customerNumber, reason: started.reason, correlationId: `erasure-${started._id}` }, 'customer erased');
     const receipt: ErasureReceipt = { ...started, completedAt, steps: [...erasureSteps] };
     return { kind: 'erased', receipt };

@@ -25,6 +25,7 @@ export type DeletionWorkerDeps = {
   logger: Logger;
   metrics?: Pick<Metrics, 'erasuresTotal'>;
   /** Test hook (fault injection). */
+  beforeStep?: EraserDeps['beforeStep'];
   afterStep?: EraserDeps['afterStep'];
 };
 
@@ -75,6 +76,7 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
     logger,
     removeJobs: (target) => jobs.cancel(target),
     publishDeleted: (event) => publish(event),
+    ...(deps.beforeStep ? { beforeStep: deps.beforeStep } : {}),
     ...(deps.afterStep ? { afterStep: deps.afterStep } : {}),
   });
 

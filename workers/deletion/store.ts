@@ -68,10 +68,16 @@ export function makeErasureStore(db: Db) {
     );
   const insertStart = insertIgnoringDuplicates(inProgress);
   const insertReceipt = insertIgnoringDuplicates(receipts);
-  const deleteStarts = combine<string, void>(
-    async (ids) => {
-      await inProgress.deleteMany({ _id: { $in: [...new Set(ids)] } });
-      return ids.map(() => undefined);
+  // A start record goes only at the version it was taken for: a saga holding an older one (a job
+  // run twice after a lock stall) must not remove the one another saga took after it.
+  const deleteStarts = combine<Pick<ErasureStart, '_id' | 'lastVersion'>, void>(
+    async (batch) => {
+      const byVersion = Map.groupBy(batch, ({ lastVersion }) => lastVersion);
+      await inProgress.bulkWrite(
+        [...byVersion].map(([lastVersion, list]) => ({ deleteMany: { filter: { _id: { $in: list.map(({ _id }) => _id) }, lastVersion } } })),
+        { ordered: false },
+      );
+      return batch.map(() => undefined);
     },
     { max: bulkChunk, turn: write },
   );
@@ -110,7 +116,8 @@ export function makeErasureStore(db: Db) {
     combine<string, T | null>(
       async (ids) => {
         const filter: Filter<{ _id: string }> = { _id: { $in: [...new Set(ids)] } };
-        const found = new Map((await collection.find(filter as Filter<T>).toArray()).map((doc) => [doc._id as string, doc as T]));
+        // One batch, so no cursor stays open on the server (FerretDB holds a connection per cursor).
+        const found = new Map((await collection.find(filter as Filter<T>, { batchSize: ids.length + 1 }).toArray()).map((doc) => [doc._id as string, doc as T]));
         return ids.map((id) => found.get(id) ?? null);
       },
       { max: bulkChunk, turn: oneAtATime() },
@@ -141,16 +148,14 @@ export function makeErasureStore(db: Db) {
     findStart: (id: string): Promise<ErasureStart | null> => findStarts(id),
     /** False when another worker started the same erasure first (then resume theirs). */
     start: (start: ErasureStart): Promise<boolean> => insertStart(start),
-    /** Completion: the receipt, then the start record goes. Resolves with the `completedAt` written. */
-    async complete(start: ErasureStart): Promise<string> {
-      const completedAt = new Date().toISOString();
+    /** Completion: the receipt, then the start record goes. */
+    async complete(start: ErasureStart, completedAt: string): Promise<void> {
       await insertReceipt({ ...start, completedAt, steps: [...erasureSteps] }); // false: completed by another worker meanwhile
-      await deleteStarts(start._id);
-      return completedAt;
+      await deleteStarts(start);
     },
-    /** An erasure that turned out not to be due any more (restored at the last moment). */
-    async abandon(id: string): Promise<void> {
-      await deleteStarts(id);
+    /** Drops a start record (an erasure no longer due, or one completed before a crash). */
+    async abandon(start: ErasureStart): Promise<void> {
+      await deleteStarts(start);
     },
     findProfile: (customerNumber: string): Promise<ProfileDoc | null> => findProfiles(customerNumber),
     /** Whether the profile still has changes to relay (entries of a relay step not yet closed). */
