@@ -150,8 +150,8 @@ describe('decide', () => {
     expect(taken.message).toMatch(/without email/);
   });
 
-  it('RestoreCustomer of a temporary profile cancels the deactivation date and gives back its own expirationDate', () => {
-    const own = isoAfter(now, 7_200);
+  it('RestoreCustomer of a temporary profile gives back its own expirationDate, or keeps the deactivation date when that is later', () => {
+    const own = isoAfter(now, 7 * 86_400);
     const deletion = isoAfter(now, 3 * 86_400);
     const temporary = givenProfile({ expirationDate: own }, 'CreateTemporaryProfile');
     const deactivated = changed(when(command('DeactivateCustomer', { ...actor, expirationDate: deletion }, temporary.customerNumber), temporary));
@@ -163,6 +163,10 @@ describe('decide', () => {
     const event = changedEvent(deactivated.profile, 'DEACTIVATED', { commandId: 'c', correlationId: 'k', actor: null }, now.toISOString());
     expect(event.profile).not.toHaveProperty('ownExpirationDate');
     expect(event.profile).toMatchObject({ expirationDate: deletion });
+    // Its own date passed while it was deactivated: not erased at once, but at the deactivation's date.
+    const expiring = givenProfile({ expirationDate: isoAfter(now, 60) }, 'CreateTemporaryProfile');
+    const parked = changed(when(command('DeactivateCustomer', { ...actor, expirationDate: deletion }, expiring.customerNumber), expiring)).profile;
+    expect(changed(when(command('RestoreCustomer', actor, expiring.customerNumber), parked)).profile).toMatchObject({ status: 'A', expirationDate: deletion });
   });
 });
 

@@ -239,8 +239,9 @@ export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfil
         email: emailFree ? emailOld : null,
         emailOld: emailFree ? null : emailOld,
         emailVerifiedAt: emailFree ? profile.emailVerifiedAt : null,
-        // The deactivation's date is cancelled: a temporary profile gets its own back, a permanent one has none.
-        expirationDate: profile.profileType === 'T' ? (ownExpirationDate ?? profile.expirationDate) : null,
+        // A permanent profile has no date. A temporary one gets its own back, or the deactivation's
+        // if that is later: a restore never brings an erasure closer than the deactivation had it.
+        expirationDate: profile.profileType === 'T' ? laterOf(ownExpirationDate ?? null, profile.expirationDate) : null,
       };
       const message = emailFree ? null : 'restored without email: the address is now used by another active profile of the organisation';
       return change(profile, after, 'RESTORED', actor, now, message);
@@ -301,6 +302,9 @@ export function decideMerge(command: CommandOf<'MergeTemporaryProfile'>, tempora
 export const eventIdOf = (organisationId: number, customerNumber: string, version: number) => `${organisationId}-${customerNumber}-${version}`;
 
 export type EventCause = { commandId: string | null; correlationId: string | null; actor: Actor | null };
+
+/** The later of two ISO 8601 UTC instants (either may be missing). */
+const laterOf = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : Date.parse(a) >= Date.parse(b) ? a : b);
 
 /** A profile as events show it: without internal fields. */
 function publicProfile({ ownExpirationDate: _internal, ...profile }: Profile): Profile {
