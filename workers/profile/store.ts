@@ -269,17 +269,23 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
 
     /**
      * Makes results durable, so that a redelivered command gets the same one again. A stored result
-     * is never replaced: returns, by id, the results that were stored already (by an earlier attempt,
-     * or by another process deciding the same command at the same time, e.g. during a rebalance),
-     * which are the ones to send. Inserts only, after a read of which are stored already: FerretDB v1
-     * hangs on a bulk insert with many duplicate keys, and on concurrent upserts.
+     * is never replaced: returns, by id, the result stored for each — stored already (by an earlier
+     * attempt, or by another process deciding the same command at the same time, e.g. during a
+     * rebalance) or now — which is the one to send. Inserts only, after a read of which are stored
+     * already: FerretDB v1 hangs on a bulk insert with many duplicate keys, and on concurrent upserts.
      */
     async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<Map<string, CommandResult>> {
       const storedResults = (docs: Map<string, CommandDoc>) => new Map([...docs].flatMap(([id, doc]) => (doc.result ? [[id, doc.result] as const] : [])));
       if (results.length === 0) return new Map();
       const at = new Date();
       const known = storedResults(await byIds(commands, results.map((entry) => entry._id)));
-      const fresh = [...new Map(results.filter((entry) => !known.has(entry._id)).map((entry) => [entry._id, entry])).values()];
+      // The first of a command's results in this call is the one stored (and sent for every copy).
+      const fresh: typeof results = [];
+      for (const entry of results) {
+        if (known.has(entry._id)) continue;
+        known.set(entry._id, entry.result);
+        fresh.push(entry);
+      }
       if (fresh.length === 0) return known;
       try {
         await write(() => commands.insertMany(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false }));
