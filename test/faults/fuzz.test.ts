@@ -67,6 +67,8 @@ const commandTypes = [
 /** A value of the wrong type for a string field (null is left out: null clears optional fields). */
 const wrongValue = fc.oneof(fc.integer(), fc.boolean(), fc.constant([]), fc.constant({}), fc.double(), fc.array(fc.string(), { minLength: 1, maxLength: 3 }));
 
+const accountCommands = new Set<unknown>(['AddCustomerAccount', 'RemoveCustomerAccount']);
+
 /** One defect that makes a valid command invalid, whatever the type. */
 type Defect = (command: Record<string, unknown>, payload: Record<string, unknown>, id: string) => { command: Record<string, unknown>; clientName?: string | null };
 const defects: fc.Arbitrary<[string, Defect]>[] = [
@@ -83,7 +85,8 @@ const defects: fc.Arbitrary<[string, Defect]>[] = [
     ([field, value]) => ['unknown payload field', (command, payload) => ({ command: { ...command, payload: { ...payload, [`x-${field}`]: value } } })] as [string, Defect],
   ),
   fc.constantFrom('uuid', 'version', 'customerNumber', 'emailOld', 'preferences', 'customerAccounts', 'telephoneNumber', 'languagePreference', 'consents', 'customerAccountId').map(
-    (field) => [`owned or deprecated field ${field}`, (command, payload) => ({ command: { ...command, type: command['type'] === 'AddCustomerAccount' ? 'UpdateProfile' : command['type'], payload: { ...payload, ...actor, [field]: field === 'version' ? 7 : 'x' } } })] as [string, Defect],
+    // customerAccountId is the account commands' own field: on them the defect would be a valid command.
+    (field) => [`owned or deprecated field ${field}`, (command, payload) => ({ command: { ...command, type: accountCommands.has(command['type']) ? 'UpdateProfile' : command['type'], payload: { ...payload, ...actor, [field]: field === 'version' ? 7 : 'x' } } })] as [string, Defect],
   ),
   fc.constantFrom<unknown>(0, -1, 1.5, '1', null, 'org', [], {}, 2 ** 60).map((organisationId) => ['bad organisationId', (command) => ({ command: { ...command, organisationId } })] as [string, Defect]),
   // Non-numeric, or present on a creation (where it is refused).
