@@ -1,4 +1,4 @@
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, type Collection, type Db } from 'mongodb';
 import { oneAtATime } from './combine.ts';
 
 export type Mongo = { client: MongoClient; db: Db; close: () => Promise<void> };
@@ -33,4 +33,15 @@ export function serialWrites(db: Db): <T>(write: () => Promise<T>) => Promise<T>
     locks.set(db, lock);
   }
   return lock;
+}
+
+/**
+ * The documents with these ids, by id, in one `_id: {$in}` query and one batch: the server closes
+ * the cursor at once (FerretDB keeps an SQLite connection per open cursor).
+ */
+export async function byIds<T extends { _id: string }>(collection: Collection<T>, ids: Iterable<string>): Promise<Map<string, T>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const docs = (await collection.find({ _id: { $in: unique } } as never, { batchSize: unique.length + 1 }).toArray()) as unknown as T[];
+  return new Map(docs.map((doc) => [doc._id, doc]));
 }

@@ -3,7 +3,7 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
-import { serialWrites } from '../../shared/mongo.ts';
+import { byIds, serialWrites } from '../../shared/mongo.ts';
 import type { ProfileDoc } from '../profile/store.ts';
 import { combine, oneAtATime } from '../../shared/combine.ts';
 
@@ -68,36 +68,26 @@ export function makeErasureStore(db: Db) {
     );
   const insertStart = insertIgnoringDuplicates(inProgress);
   const insertReceipt = insertIgnoringDuplicates(receipts);
+  // One `deleteMany` per version among the turn's documents (few: most are erased at a low one),
+  // each deleted only at the version its saga decided on. A bulk delete does not say which went:
+  // when fewer did than asked, every caller hears "not deleted" and checks for itself.
+  const deleteAtVersions = <T extends { _id: string }>(collection: Collection<T>, versionField: string, filter: Filter<T> = {}) =>
+    combine<{ id: string; version: number }, boolean>(
+      async (batch) => {
+        const byVersion = Map.groupBy(batch, ({ version }) => version);
+        const result = await collection.bulkWrite(
+          [...byVersion].map(([version, list]) => ({ deleteMany: { filter: { ...filter, _id: { $in: list.map(({ id }) => id) }, [versionField]: version } as Filter<T> } })),
+          { ordered: false },
+        );
+        return batch.map(() => result.deletedCount === batch.length);
+      },
+      { max: bulkChunk, turn: write },
+    );
   // A start record goes only at the version it was taken for: a saga holding an older one (a job
   // run twice after a lock stall) must not remove the one another saga took after it.
-  const deleteStarts = combine<Pick<ErasureStart, '_id' | 'lastVersion'>, void>(
-    async (batch) => {
-      const byVersion = Map.groupBy(batch, ({ lastVersion }) => lastVersion);
-      await inProgress.bulkWrite(
-        [...byVersion].map(([lastVersion, list]) => ({ deleteMany: { filter: { _id: { $in: list.map(({ _id }) => _id) }, lastVersion } } })),
-        { ordered: false },
-      );
-      return batch.map(() => undefined);
-    },
-    { max: bulkChunk, turn: write },
-  );
-  // One statement per version among the turn's profiles (few: most are erased at a low one), each
-  // profile deleted only at the version its saga decided on. A bulk delete does not say which went:
-  // when fewer did than asked, every caller hears "not deleted" and checks for itself (the saga
-  // reads the profile then).
-  const deleteProfiles = combine<{ customerNumber: string; version: number }, boolean>(
-    async (batch) => {
-      const byVersion = Map.groupBy(batch, ({ version }) => version);
-      const result = await profiles.bulkWrite(
-        [...byVersion].map(([version, list]) => ({
-          deleteMany: { filter: { _id: { $in: list.map(({ customerNumber }) => customerNumber) }, version, mergingInto: { $exists: false } } },
-        })),
-        { ordered: false },
-      );
-      return batch.map(() => result.deletedCount === batch.length);
-    },
-    { max: bulkChunk, turn: write },
-  );
+  const deleteStarts = deleteAtVersions(inProgress, 'lastVersion');
+  // A profile being merged is removed by its merge.
+  const deleteProfiles = deleteAtVersions(profiles, 'version', { mergingInto: { $exists: false } });
   // A claim goes if it still belongs to a customer erased in the turn (its profile is gone: the
   // claims step runs after the profile step), whichever of them it was listed for.
   const deleteClaimsById = (collection: typeof emailClaims) =>
@@ -115,9 +105,7 @@ export function makeErasureStore(db: Db) {
   const findByIds = <T extends { _id: string }>(collection: Collection<T>) =>
     combine<string, T | null>(
       async (ids) => {
-        const filter: Filter<{ _id: string }> = { _id: { $in: [...new Set(ids)] } };
-        // One batch, so no cursor stays open on the server (FerretDB holds a connection per cursor).
-        const found = new Map((await collection.find(filter as Filter<T>, { batchSize: ids.length + 1 }).toArray()).map((doc) => [doc._id as string, doc as T]));
+        const found = await byIds(collection, ids);
         return ids.map((id) => found.get(id) ?? null);
       },
       { max: bulkChunk, turn: oneAtATime() },
@@ -151,11 +139,11 @@ export function makeErasureStore(db: Db) {
     /** Completion: the receipt, then the start record goes. */
     async complete(start: ErasureStart, completedAt: string): Promise<void> {
       await insertReceipt({ ...start, completedAt, steps: [...erasureSteps] }); // false: completed by another worker meanwhile
-      await deleteStarts(start);
+      await deleteStarts({ id: start._id, version: start.lastVersion });
     },
     /** Drops a start record (an erasure no longer due, or one completed before a crash). */
     async abandon(start: ErasureStart): Promise<void> {
-      await deleteStarts(start);
+      await deleteStarts({ id: start._id, version: start.lastVersion });
     },
     findProfile: (customerNumber: string): Promise<ProfileDoc | null> => findProfiles(customerNumber),
     /** Whether the profile still has changes to relay (entries of a relay step not yet closed). */
@@ -165,7 +153,7 @@ export function makeErasureStore(db: Db) {
       return (await relaySteps.find({ _id: { $in: steps } }, { projection: { _id: 1 }, limit: 1 }).toArray()).length > 0;
     },
     /** Deletes the profile (its personal fields, preference values, account links, addresses) if unchanged. */
-    deleteProfile: (customerNumber: string, version: number): Promise<boolean> => deleteProfiles({ customerNumber, version }),
+    deleteProfile: (customerNumber: string, version: number): Promise<boolean> => deleteProfiles({ id: customerNumber, version }),
     /**
      * Frees the customer's email and account claims: by key when the profile's values are known
      * (`claims`, read before it was deleted), else by customer number (a scan where the server

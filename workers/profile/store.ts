@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
-import { serialWrites } from '../../shared/mongo.ts';
+import { byIds, serialWrites } from '../../shared/mongo.ts';
 import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
 
 /** What a change owes the outside world; removed once relayed. */
@@ -130,15 +130,6 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
     return { matchedCount };
   };
   let block = { next: 0, end: 0 };
-
-  const byIds = async <T extends { _id: string }>(collection: Collection<T>, ids: Iterable<string>): Promise<Map<string, T>> => {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return new Map();
-    // One batch holding every document: the server closes the cursor at once (FerretDB keeps an
-    // SQLite connection per open cursor).
-    const docs = (await collection.find({ _id: { $in: unique } } as never, { batchSize: unique.length + 1 }).toArray()) as unknown as T[];
-    return new Map(docs.map((doc) => [doc._id, doc]));
-  };
 
   const claimsOf = (collection: Collection<ClaimDoc>) => ({
     find: (ids: Iterable<string>) => byIds(collection, ids),
