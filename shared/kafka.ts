@@ -1,4 +1,4 @@
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type ConsumerRunConfig, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import { HandlerError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -156,7 +156,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
   });
   await consumer.connect();
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
-  await consumer.run({
+  const runOptions: ConsumerRunConfig = {
     autoCommit: true,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
@@ -173,6 +173,9 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
         };
         await options.handleBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, progress);
       } catch (error) {
+        // KafkaJS's own errors (a rebalance met by a mid-batch commit or heartbeat) go back to it
+        // as they are: it rejoins the group on them. Wrapped, it would retry and then stop the consumer.
+        if (error instanceof Error && error.name.startsWith('KafkaJS')) throw error;
         const wrapped = new HandlerError({ topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? '?' }, error);
         logger.error({ err: wrapped, topic: batch.topic, partition: batch.partition }, wrapped.message);
         throw wrapped;
@@ -181,10 +184,35 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
       await commitOffsetsIfNecessary();
       await heartbeat();
     },
+  };
+  // KafkaJS restarts a crashed consumer only after errors it deems retriable. Others — "Failed to
+  // find group coordinator" while the broker restarts, seen here — leave it stopped for good in a
+  // live process: start it again (it keeps its subscription), until it runs or is stopped.
+  let stopping = false;
+  let restartTimer: NodeJS.Timeout | undefined;
+  const restart = () => {
+    restartTimer = setTimeout(() => {
+      if (stopping) return;
+      consumer
+        .connect()
+        .then(() => consumer.run(runOptions))
+        .catch((error: unknown) => {
+          logger.error({ groupId: options.groupId, err: { message: (error as Error).message } }, 'could not start the consumer again; retrying');
+          restart();
+        });
+    }, 1_000);
+  };
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart || stopping) return;
+    logger.error({ groupId: options.groupId, err: { message: payload.error.message } }, 'consumer stopped on an error KafkaJS does not retry; starting it again');
+    restart();
   });
+  await consumer.run(runOptions);
   return {
     consumer,
     stop: async () => {
+      stopping = true;
+      clearTimeout(restartTimer);
       // disconnect() lets the batch in flight finish and commits its resolved offsets.
       await consumer.disconnect();
     },
