@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { makeAvroCodec } from '../../shared/avro.ts';
-import { ensureTopics, makeKafka, makeProducer, type KafkaMessage } from '../../shared/kafka.ts';
+import { ensureTopics, makeKafka, makeProducer, runConsumer, type KafkaMessage } from '../../shared/kafka.ts';
 import { connectMongo, type Mongo } from '../../shared/mongo.ts';
 import { topics } from '../../shared/topics.ts';
 import { projectRoot } from '../../scripts/stackEnv.ts';
@@ -159,12 +159,17 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
       answered.set(result.commandId, result);
       entry.onResult?.(result);
     };
-    const reader = kafka.consumer({ groupId: randomName('faults-live'), maxWaitTimeInMs: 100, sessionTimeout: 10_000 });
-    await reader.connect();
-    await reader.subscribe({ topics: [names.results], fromBeginning: true });
-    await reader.run({
+    // The suite's own consumer loop: it survives the Kafka restart (a bare KafkaJS consumer can stop
+    // for good on it, and the test would wait for answers it no longer reads).
+    const reader = await runConsumer({
+      kafka,
+      groupId: randomName('faults-live'),
+      topics: [names.results],
+      logger,
+      fromBeginning: true,
+      sessionTimeout: 10_000,
       partitionsConsumedConcurrently: 6,
-      eachBatch: async ({ batch }) => {
+      handleBatch: async (batch) => {
         for (const message of batch.messages) onResult((await codec.decode(message.value!)).value as CommandResult);
       },
     });
@@ -614,7 +619,7 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
     expect(summary.findings).toEqual({});
     expect(summary.kills).toBeGreaterThanOrEqual(killCount);
     expect(dueErased).toBeGreaterThan(0);
-    await reader.disconnect();
+    await reader.stop();
     const cleaner = kafka.admin();
     await cleaner.connect();
     await cleaner.deleteTopics({ topics: [names.commands, names.results, names.dlq, names.expirations, ...eventTopics] }).catch(() => undefined);
