@@ -62,8 +62,27 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
       topics: missing.map((spec) => ({ ...spec, replicationFactor: -1 })),
     });
   } catch (error) {
+    const type = (error as { type?: string }).type;
     // Another process created one of them between listTopics and createTopics.
-    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    if (type === 'TOPIC_ALREADY_EXISTS') return;
+    // KafkaJS waits for leaders only through LEADER_NOT_AVAILABLE; a busy broker may first answer
+    // that it does not know the new topic yet (seen under load): wait for it here.
+    if (type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+    await waitForTopics(admin, missing.map((spec) => spec.topic));
+  }
+}
+
+async function waitForTopics(admin: Admin, names: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: names });
+      if (topics.every((topic) => topic.partitions.length > 0 && topic.partitions.every((partition) => partition.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topics without leaders after ${timeoutMs} ms: ${names.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

@@ -115,6 +115,53 @@ describe('profile worker: delivery guarantees', () => {
       expect(h.resultsFor(create['commandId'] as string).every((received) => received.value.version === 1)).toBe(true);
     });
 
+    /** A customer created by a worker that is then stopped, so the next batch goes to a crashing one. */
+    async function customerThenStop(h: ProfileHarness, payload: Record<string, unknown>): Promise<string> {
+      await h.startWorker();
+      const create = commandJson('CreateProfile', { ...creator, ...payload });
+      await h.send(create);
+      const customer = (await h.result(create['commandId'] as string)).customerNumber!;
+      await h.stopWorkers();
+      return customer;
+    }
+
+    it('a no-change answer before a change of the same customer is not decided again after the crash (per-key order)', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const customer = await customerThenStop(h, { firstName: 'Same', surname: 'A' });
+      const same = commandJson('UpdateProfile', { ...actor, surname: 'A' }, { customerNumber: customer });
+      const change = commandJson('UpdateProfile', { ...actor, surname: 'B' }, { customerNumber: customer });
+      await h.sendMany([same, change]);
+      await crashOnce(h, 'afterWrite', async () => undefined);
+
+      await h.startWorker();
+      expect(await h.result(same['commandId'] as string, 40_000)).toMatchObject({ status: 'ACCEPTED', message: 'no change', version: 1 });
+      expect(await h.result(change['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 2 });
+      await waitFor('the UPDATED event', () => versionsOf(h, customer).length >= 2);
+      expect(versionsOf(h, customer)).toEqual([1, 2]);
+      expect(await h.mongo.db.collection('profiles').findOne({ _id: customer as never })).toMatchObject({ surname: 'B', version: 2 });
+    });
+
+    it('an update rejected before a restore of the same customer stays rejected after the crash', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const customer = await customerThenStop(h, { firstName: 'Gone', surname: 'A' });
+      await h.startWorker();
+      expect(await h.run('DeactivateCustomer', { ...actor, expirationDate: isoAfter(new Date(), 3_600) }, customer)).toMatchObject({ status: 'ACCEPTED', version: 2 });
+      await h.stopWorkers();
+      const update = commandJson('UpdateProfile', { ...actor, surname: 'Late' }, { customerNumber: customer });
+      const restore = commandJson('RestoreCustomer', actor, { customerNumber: customer });
+      await h.sendMany([update, restore]);
+      await crashOnce(h, 'afterWrite', async () => undefined);
+
+      await h.startWorker();
+      expect(await h.result(update['commandId'] as string, 40_000)).toMatchObject({ status: 'REJECTED', code: 'CUSTOMER_DEACTIVATED', version: 2 });
+      expect(await h.result(restore['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 3 });
+      await waitFor('the RESTORED event', () => versionsOf(h, customer).length >= 3);
+      expect(versionsOf(h, customer)).toEqual([1, 2, 3]);
+      expect(await h.mongo.db.collection('profiles').findOne({ _id: customer as never })).toMatchObject({ surname: 'A', status: 'A', version: 3 });
+    });
+
     it('after the result was stored, before the produce: the redelivery sends the waiting event at once', async () => {
       harness = await startProfileHarness({ startWorker: false });
       const h = harness;

@@ -215,6 +215,20 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const changed = new Map<string, ProfileDoc>();
     const toRelay = new Map<string, ProfileDoc>();
     const newDefinitions: PreferenceDefinition[] = [];
+    // Outcomes without an effect (rejections, no change) on a profile, waiting for its next write in
+    // this step: they go into that write, so that a crash after it cannot decide them again against
+    // the state the later commands made (per-key order). Those still waiting at the end order before
+    // nothing durable: they are sent as loose results.
+    const held = new Map<string, (PendingEntry & { order: number })[]>();
+    const settle = (command: Command, key: string | null, order: number, result: CommandResult) => {
+      const target = targetOf(command);
+      const doc = changed.get(target) ?? docs.get(target);
+      if (!doc || doc.organisationId !== command.organisationId) {
+        loose.push({ key, order, result });
+        return;
+      }
+      held.set(target, [...(held.get(target) ?? []), { commandId: command.commandId, resultKey: key, result, events: [], order }]);
+    };
 
     const track = (index: typeof emailIndex, before: string[], after: string[], number: string) => {
       for (const id of before.filter((value) => !after.includes(value))) {
@@ -263,7 +277,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
       const order = orderOf.get(command.commandId) ?? -1;
       switch (decision.kind) {
         case 'rejected':
-          loose.push({ key, order, result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now) });
+          settle(command, key, order, resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now));
           break;
         case 'defined':
           definitions.set(definitionKey(org, decision.definition.key), decision.definition);
@@ -273,7 +287,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
         case 'changed': {
           const after = decision.profile;
           if (decision.eventType === null) {
-            loose.push({ key, order, result: resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now) });
+            settle(command, key, order, resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now));
             break;
           }
           const actor = 'actor' in command.payload ? command.payload.actor : null;
@@ -284,7 +298,9 @@ export function makeCommandHandler(deps: HandlerDeps) {
             result: resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now),
             events: [changedEvent(after, eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
           };
-          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), packEntry(entry, step)] };
+          const waiting = (held.get(target) ?? []).map(({ order: _order, ...outcome }) => packEntry(outcome, step));
+          held.delete(target);
+          const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), ...waiting, packEntry(entry, step)] };
           track(emailIndex, before ? emailsOf(before) : [], emailsOf(after), after.customerNumber);
           track(accountIndex, before ? accountsOf(before) : [], accountsOf(after), after.customerNumber);
           changed.set(target, next);
@@ -297,6 +313,8 @@ export function makeCommandHandler(deps: HandlerDeps) {
         }
       }
     }
+
+    for (const outcomes of held.values()) for (const { resultKey, result, order } of outcomes) loose.push({ key: resultKey, order, result: result! });
 
     // Claims: take what the batch now holds, write the profiles, then give back what it let go.
     const claimChanges = (index: typeof emailIndex) => {
@@ -422,8 +440,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
       if (item.kind !== 'command') continue;
       if (item.command.type === 'MergeTemporaryProfile') {
         await flush();
-        // Relay what came before, so the merge sees (and orders after) it.
-        await relay.publish({ profiles: latestOf(relayed.splice(0)) });
+        // Relay what came before, so the merge sees (and orders after) it — the answers without an
+        // effect too: decided again after the merge, they could come out otherwise (per-key order).
+        const before = loose.splice(0);
+        await relay.publish({ profiles: latestOf(relayed.splice(0)), results: before, order: (commandId) => orderOf.get(commandId) ?? -1 });
+        for (const { result } of before) deps.onResult?.(result);
         relayed.push(...(await applyMerge(item, now, loose, orderOf)));
       } else {
         run.push(item);
