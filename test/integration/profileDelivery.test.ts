@@ -3,7 +3,8 @@ import { startCrashingWorker } from '../helpers/crashing.ts';
 import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
-import { claimKey, commandKey, entriesOf, makeProfileStore, type ProfileDoc } from '../../workers/profile/store.ts';
+import { changedEvent } from '../../workers/profile/domain.ts';
+import { claimKey, commandKey, entriesOf, makeProfileStore, packEntry, toProfile, type ProfileDoc } from '../../workers/profile/store.ts';
 
 /** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
 describe('profile worker: delivery guarantees', () => {
@@ -160,6 +161,30 @@ describe('profile worker: delivery guarantees', () => {
       await waitFor('the RESTORED event', () => versionsOf(h, customer).length >= 3);
       expect(versionsOf(h, customer)).toEqual([1, 2, 3]);
       expect(await h.mongo.db.collection('profiles').findOne({ _id: customer as never })).toMatchObject({ surname: 'A', status: 'A', version: 3 });
+    });
+
+    it('a relay step the sweep finds before its write stays open, and what the write owes still goes out', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const customer = await customerThenStop(h, { firstName: 'Slow', surname: 'A' });
+      const profiles = h.mongo.db.collection<ProfileDoc>('profiles');
+      // A process opened a step for its write of version 2 two minutes ago, and has not written yet.
+      await h.mongo.db.collection('relaySteps').insertOne({ _id: 'slow-step' as never, profiles: [customer], versions: [1], at: new Date(Date.now() - 120_000) });
+      await h.startWorker(); // its start-up sweep finds the step stale
+
+      // The slow write lands after the sweep.
+      const before = toProfile((await profiles.findOne({ _id: customer }))!);
+      const now = new Date().toISOString();
+      const after = { ...before, surname: 'Slow', version: 2, changedAt: now };
+      const result = { commandId: 'slow-1', correlationId: 'corr-slow', clientName: 'acme-ticketshop', organisationId: 1, customerNumber: customer, commandType: 'UpdateProfile', status: 'ACCEPTED' as const, code: null, message: null, version: 2, processedAt: now };
+      const entry = packEntry({ commandId: 'slow-1', resultKey: `1:${customer}`, result, events: [changedEvent(after, 'UPDATED', { commandId: 'slow-1', correlationId: 'corr-slow', actor: null }, now)] }, 'slow-step');
+      expect((await profiles.replaceOne({ _id: customer, version: 1 }, { ...after, pending: [entry] })).matchedCount).toBe(1);
+
+      expect(await h.run('UpdateProfile', { ...actor, surname: 'Next' }, customer)).toMatchObject({ status: 'ACCEPTED', version: 3 });
+      expect(await h.result('slow-1')).toMatchObject({ status: 'ACCEPTED', version: 2 });
+      await waitFor('three events', () => versionsOf(h, customer).length >= 3);
+      expect(versionsOf(h, customer)).toEqual([1, 2, 3]);
+      await waitFor('the step closed', async () => (await h.mongo.db.collection('relaySteps').countDocuments({})) === 0);
     });
 
     it('after the result was stored, before the produce: the redelivery sends the waiting event at once', async () => {

@@ -95,9 +95,11 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
         if (stale.length === 0) break;
         const numbers = [...new Set(stale.flatMap((step) => step.profiles))];
         logger.info({ steps: stale.length, profiles: numbers.length }, 'relaying changes left unrelayed');
-        // Every profile each step wrote is here (those gone owe nothing): the steps are done after.
-        await relay.publish({ profiles: [...(await store.findProfiles(numbers)).values()] });
-        await store.closeSteps(stale.map((step) => step._id));
+        // A step whose write may still come (its process slow, or stopped before it: then its
+        // redelivery writes anew) stays open, and is looked at again after the others.
+        const staleIds = new Set(stale.map((step) => step._id));
+        const unsettled = await relay.publish({ profiles: [...(await store.findProfiles(numbers)).values()], lookedUp: numbers, steps: staleIds });
+        await store.postponeSteps(unsettled.filter((id) => staleIds.has(id)));
       }
       // Merges interrupted after the permanent profile was written: remove their temporary profile.
       for (const temporary of await store.findMerging(100)) await store.finishMerge(temporary, temporary.mergingInto!);

@@ -8,7 +8,7 @@ import { ensureTopics, sendInChunks } from '../../shared/kafka.ts';
 import type { Topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
-import { commandKey, entriesOf, owedOf, stepsOf, type ProfileDoc, type ProfileStore } from './store.ts';
+import { commandKey, entriesOf, owedOf, stepSettled, stepsOf, type OpenStep, type ProfileDoc, type ProfileStore } from './store.ts';
 
 /** A result that is not inside a profile's pending list (rejections, no-op and organisation-level commands). */
 export type LooseResult = { key: string | null; result: CommandResult; order: number };
@@ -16,7 +16,13 @@ export type LooseResult = { key: string | null; result: CommandResult; order: nu
 export type DlqRecord = { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> };
 
 export type Relay = {
-  publish: (input: { profiles?: ProfileDoc[]; results?: LooseResult[]; dlq?: DlqRecord[]; order?: (commandId: string) => number }) => Promise<void>;
+  /**
+   * Sends what the profiles still owe (entries of open steps), the results and DLQ records, then
+   * closes the steps this settled (see `stepSettled`) and returns the open steps it left open.
+   * `lookedUp`: numbers read from MongoDB for this call; those missing from `profiles` are gone.
+   * `steps`: open steps to settle besides those found in the profiles (the sweep's).
+   */
+  publish: (input: { profiles?: ProfileDoc[]; lookedUp?: Iterable<string>; steps?: Iterable<string>; results?: LooseResult[]; dlq?: DlqRecord[]; order?: (commandId: string) => number }) => Promise<string[]>;
 };
 
 export function makeRelay(deps: {
@@ -59,10 +65,10 @@ export function makeRelay(deps: {
   };
 
   return {
-    async publish({ profiles: written = [], results = [], dlq = [], order = () => -1 }) {
+    async publish({ profiles: written = [], lookedUp = [], steps: extraSteps = [], results = [], dlq = [], order = () => -1 }) {
       // Only what is still owed: entries of relay steps not yet closed.
-      const steps = stepsOf(written);
-      const open = steps.size > 0 ? await store.openSteps(steps) : new Map<string, string[]>();
+      const steps = new Set([...stepsOf(written), ...extraSteps]);
+      const open = steps.size > 0 ? await store.openSteps(steps) : new Map<string, OpenStep>();
       const profiles = written.map((doc) => owedOf(doc, open)).filter((doc) => doc.pending.length > 0);
       const entries = profiles.flatMap(entriesOf);
       const events = entries.flatMap((entry) => entry.events);
@@ -98,10 +104,13 @@ export function makeRelay(deps: {
       await sendInChunks(producer, topicMessages);
       deps.onPublished?.({ events, dlq: dlq.length });
 
-      // A step is done when every profile it wrote went out here; else the rest is still owed (the
-      // sweep relays it).
-      const sent = new Set(written.map((doc) => doc._id));
-      await store.closeSteps([...open].filter(([, numbers]) => numbers.every((number) => sent.has(number))).map(([step]) => step));
+      // A step is done when every profile it writes is settled here; else the rest is still owed
+      // (a redelivery or the sweep relays it).
+      const sent = new Map<string, ProfileDoc | null>(written.map((doc) => [doc._id, doc]));
+      for (const number of lookedUp) if (!sent.has(number)) sent.set(number, null);
+      const settled = [...open].filter(([id, step]) => stepSettled(id, step, (number) => sent.get(number)));
+      await store.closeSteps(settled.map(([id]) => id));
+      return [...open.keys()].filter((id) => !settled.some(([done]) => done === id));
     },
   };
 }

@@ -30,7 +30,39 @@ export type StoredEntry = { commandId: string | null; resultKey: string | null; 
  * what they owe has gone out. A pending entry whose step is gone has been relayed; it stays in its
  * profile until that profile is next written (clearing it would cost an update per profile).
  */
-export type RelayStep = { _id: string; profiles: string[]; at: Date };
+export type RelayStep = {
+  _id: string;
+  profiles: string[];
+  /**
+   * The version each profile's write was decided on (null: a creation), by index of `profiles`:
+   * a profile without the step's entries can still receive them while it is at that version (or,
+   * for a creation, absent), so the step stays open until then. Absent in steps of older versions
+   * of the suite: their entries must then be seen.
+   */
+  versions?: (number | null)[];
+  at: Date;
+};
+
+/** An open step as the relay needs it: which profiles it writes, at which versions. */
+export type OpenStep = Pick<RelayStep, 'profiles' | 'versions'>;
+
+/**
+ * Whether everything a step owes went out with these profiles (as written, or read after it):
+ * each of its profiles holds the step's entries (sent now), or can no longer receive them — the
+ * write was version-guarded and the profile moved past that version, was created by another
+ * write, or is gone. `undefined`: not looked at; `null`: looked up and absent.
+ */
+export function stepSettled(id: string, step: OpenStep, docs: (number: string) => ProfileDoc | null | undefined): boolean {
+  return step.profiles.every((number, index) => {
+    const doc = docs(number);
+    if (doc === undefined) return false;
+    if (doc !== null && doc.pending.some((entry) => entry.step === id)) return true;
+    const expected = step.versions?.[index];
+    if (expected === undefined) return false;
+    if (doc === null) return expected !== null; // a replace cannot bring it back; an insert could still come
+    return expected === null || doc.version > expected;
+  });
+}
 
 export const packEntry = ({ commandId, resultKey, result, events }: PendingEntry, step: string): StoredEntry => ({ commandId, resultKey, step, body: JSON.stringify({ result, events }) });
 
@@ -289,14 +321,21 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       return known;
     },
 
-    /** Records a relay step before its profiles are written. */
-    async openStep(step: string, profileNumbers: string[]): Promise<void> {
-      await write(() => relaySteps.insertOne({ _id: step, profiles: profileNumbers, at: new Date() }));
+    /** Records a relay step before its profiles are written, with the version each write expects. */
+    async openStep(step: string, writes: { customerNumber: string; expectedVersion: number | null }[]): Promise<void> {
+      const profiles = writes.map((entry) => entry.customerNumber);
+      const versions = writes.map((entry) => entry.expectedVersion);
+      await write(() => relaySteps.insertOne({ _id: step, profiles, versions, at: new Date() }));
     },
 
-    /** Which of these steps are still open (not yet relayed), with the profiles each wrote. */
-    async openSteps(steps: Iterable<string>): Promise<Map<string, string[]>> {
-      return new Map([...(await byIds(relaySteps, steps))].map(([id, step]) => [id, step.profiles]));
+    /** Which of these steps are still open (not yet relayed), with the profiles each writes. */
+    async openSteps(steps: Iterable<string>): Promise<Map<string, OpenStep>> {
+      return new Map([...(await byIds(relaySteps, steps))].map(([id, step]) => [id, { profiles: step.profiles, ...(step.versions ? { versions: step.versions } : {}) }]));
+    },
+
+    /** Steps the sweep found still owed but not settled: looked at again after the others. */
+    async postponeSteps(steps: string[]): Promise<void> {
+      if (steps.length > 0) await write(() => relaySteps.updateMany({ _id: { $in: steps } }, { $set: { at: new Date() } }));
     },
 
     /** Steps relayed: one delete for all of them. */
