@@ -293,6 +293,20 @@ describe('profile worker: batches that mix related commands', () => {
     expect(await h.result(after['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 4 });
   });
 
+  it('a merge interrupted after it marked the temporary profile, then refused, leaves the temporary profile usable', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const permanent = (await h.run('CreateProfile', { ...creator, firstName: 'P', surname: 'P' })).customerNumber!;
+    const temporary = (await h.run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3_600), email: `tmp-${Date.now()}@example.com` })).customerNumber!;
+    // What an attempt that stopped right after its first write left: the mark, nothing else.
+    await h.mongo.db.collection('profiles').updateOne({ _id: temporary as never }, { $set: { mergingInto: permanent } });
+    expect(await h.run('DeactivateCustomer', { ...actor, expirationDate: isoAfter(new Date(), 3_600) }, permanent)).toMatchObject({ status: 'ACCEPTED' });
+
+    expect(await h.run('MergeTemporaryProfile', { ...actor, permanentCustomerNumber: permanent }, temporary)).toMatchObject({ status: 'REJECTED', code: 'CUSTOMER_DEACTIVATED' });
+    expect(await h.run('UpdateTemporaryProfile', { ...actor, expirationDate: isoAfter(new Date(), 7_200), firstName: 'Still' }, temporary)).toMatchObject({ status: 'ACCEPTED', version: 2 });
+    expect(await h.mongo.db.collection('profiles').findOne({ _id: temporary as never })).not.toHaveProperty('mergingInto');
+  });
+
   it('the same commandId from two organisations: two commands, two profiles', async () => {
     harness = await startProfileHarness();
     const h = harness;

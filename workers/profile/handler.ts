@@ -366,6 +366,10 @@ export function makeCommandHandler(deps: HandlerDeps) {
       }
       const decision = decideMerge(command, temporary ? toProfile(temporary) : null, permanent ? toProfile(permanent) : null, nowIso);
       if (decision.kind === 'rejected') {
+        // Marked by an earlier attempt of this merge that stopped before the permanent profile was
+        // written, and now refused (the permanent profile was deactivated or erased meanwhile): the
+        // temporary profile is nobody's to remove, and lives on.
+        if (temporary?.mergingInto === permanentNumber) await store.unmarkMerging(temporary._id, temporary.version, permanentNumber);
         reject(decision.code, decision.message, decision.version);
         return [];
       }

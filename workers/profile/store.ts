@@ -357,6 +357,12 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       if (result.matchedCount === 0) throw new WriteConflict('the temporary profile changed while its merge was decided');
     },
 
+    /** Clears the mark of a merge that was refused after all (version-guarded, like the mark). */
+    async unmarkMerging(customerNumber: string, version: number, permanentNumber: string): Promise<void> {
+      const result = await write(() => profiles.updateOne({ _id: customerNumber, version, mergingInto: permanentNumber }, { $unset: { mergingInto: '' } }));
+      if (result.matchedCount === 0) throw new WriteConflict('the temporary profile changed while its merge was decided');
+    },
+
     /**
      * The end of a merge, idempotent: the temporary profile's account claims move to the permanent
      * one, its email claim is freed, and it is removed — once the permanent profile has it.
