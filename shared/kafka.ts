@@ -148,7 +148,12 @@ export type RunConsumerOptions = {
    * `progress` keeps the consumer alive in its group during a long batch; given the offset of the
    * last message fully handled, it also commits up to there, so a rebalance does not redo it.
    */
-  handleBatch: (batch: Batch, progress: (handledOffset?: string) => Promise<void>) => Promise<void>;
+  /**
+   * `stopping` turns true when the consumer is being stopped (or the batch went stale in a
+   * rebalance): a handler of a long batch returns `'stopped'` at its next safe point, and then only
+   * the offsets it passed to `progress` are committed; the rest is consumed again, here or elsewhere.
+   */
+  handleBatch: (batch: Batch, progress: (handledOffset?: string) => Promise<void>, stopping: () => boolean) => Promise<void | 'stopped'>;
   /** @defaultValue false */
   fromBeginning?: boolean;
   /** Partitions handled at once by this process. @defaultValue 3 */
@@ -190,7 +195,8 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
           }
           await heartbeat();
         };
-        await options.handleBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, progress);
+        const outcome = await options.handleBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, progress, () => !isRunning() || isStale());
+        if (outcome === 'stopped') return;
       } catch (error) {
         // KafkaJS's own errors (a rebalance met by a mid-batch commit or heartbeat) go back to it
         // as they are: it rejoins the group on them. Wrapped, it would retry and then stop the consumer.

@@ -465,8 +465,10 @@ export function makeCommandHandler(deps: HandlerDeps) {
 
   return {
     /** A batch is handled in steps of at most {@link maxStep} commands, each written and relayed before the next. */
-    async handleBatch(batch: Batch, progress: (handledOffset?: string) => Promise<void> = async () => undefined): Promise<void> {
+    async handleBatch(batch: Batch, progress: (handledOffset?: string) => Promise<void> = async () => undefined, stopping: () => boolean = () => false): Promise<void | 'stopped'> {
       for (let start = 0; start < batch.messages.length; start += maxStep) {
+        // Stopping (SIGTERM, a rebalance): after the step in flight, not after a backlog's batch.
+        if (start > 0 && stopping()) return 'stopped';
         const step = batch.messages.slice(start, start + maxStep);
         await handleStep({ ...batch, messages: step });
         // Committed step by step, alive to the group coordinator while a backlog's batch takes its time.

@@ -123,7 +123,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     sessionTimeout: config.kafka.sessionTimeoutMs,
     // Every partition at once: while one step writes, others read and produce.
     partitionsConsumedConcurrently: config.kafka.commandPartitions,
-    handleBatch: (batch, progress) => handler.handleBatch(batch, progress),
+    handleBatch: (batch, progress, stopping) => handler.handleBatch(batch, progress, stopping),
   });
   let running = true;
   consumer.consumer.on(consumer.consumer.events.CRASH, () => {
