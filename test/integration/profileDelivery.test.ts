@@ -307,6 +307,31 @@ describe('profile worker: batches that mix related commands', () => {
     expect(await h.mongo.db.collection('profiles').findOne({ _id: temporary as never })).not.toHaveProperty('mergingInto');
   });
 
+  it('a backlog of 250 commands on one customer is written in steps of at most 100, so its document stays bounded', async () => {
+    const pendingSizes: number[] = [];
+    let customer = '';
+    const measure = async () => {
+      const doc = customer ? await harness!.mongo.db.collection<ProfileDoc>('profiles').findOne({ _id: customer }) : null;
+      if (doc) pendingSizes.push(doc.pending.length);
+    };
+    harness = await startProfileHarness({ startWorker: false });
+    const h = harness;
+    await h.startWorker();
+    const create = commandJson('CreateProfile', { ...creator, firstName: 'Busy', surname: 'S' });
+    await h.send(create);
+    customer = (await h.result(create['commandId'] as string)).customerNumber!;
+    await h.stopWorkers();
+    const updates = Array.from({ length: 250 }, (_, index) => commandJson('UpdateProfile', { ...actor, surname: `S${index}` }, { customerNumber: customer }));
+    await h.sendMany(updates);
+    await h.startWorker({ hooks: { afterWrite: measure } });
+
+    const versions = () => h.eventsOf(customer).map((event) => event.version);
+    await waitFor('251 events', () => versions().length >= 251, { timeoutMs: 50_000 });
+    expect(versions()).toEqual(Array.from({ length: 251 }, (_, index) => index + 1));
+    expect(pendingSizes.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...pendingSizes)).toBeLessThanOrEqual(100);
+  });
+
   it('the same commandId from two organisations: two commands, two profiles', async () => {
     harness = await startProfileHarness();
     const h = harness;

@@ -41,6 +41,31 @@ type Prepared = { items: Item[]; dlq: DlqRecord[]; loose: LooseResult[] };
  */
 const maxStep = 1_000;
 
+/**
+ * Commands on one profile in one step. Each accepted change keeps a full snapshot in its profile's
+ * `pending` until relayed: this bounds the document (with the caps on a profile's lists) far below
+ * MongoDB's 16 MB, whatever the backlog on one customer. A step ends before the command that would
+ * pass it; the next step takes the rest.
+ */
+export const maxCommandsPerProfile = 100;
+
+/** How many of the step's messages to handle so that no profile gets more than {@link maxCommandsPerProfile}. */
+function boundedLength(items: Item[], length: number): number {
+  const counts = new Map<string, number>();
+  for (const item of [...items].sort((a, b) => a.order - b.order)) {
+    if (item.kind !== 'command') continue;
+    const { command } = item;
+    const targets = [command.customerNumber, command.type === 'MergeTemporaryProfile' ? command.payload.permanentCustomerNumber : null];
+    for (const target of targets) {
+      if (target === null) continue;
+      const count = (counts.get(target) ?? 0) + 1;
+      if (count > maxCommandsPerProfile) return item.order;
+      counts.set(target, count);
+    }
+  }
+  return length;
+}
+
 const keyOf = (message: KafkaMessage) => message.key?.toString('utf8') ?? null;
 
 /** One document per profile, the last written: its pending list holds every earlier one's. */
@@ -466,20 +491,26 @@ export function makeCommandHandler(deps: HandlerDeps) {
   return {
     /** A batch is handled in steps of at most {@link maxStep} commands, each written and relayed before the next. */
     async handleBatch(batch: Batch, progress: (handledOffset?: string) => Promise<void> = async () => undefined, stopping: () => boolean = () => false): Promise<void | 'stopped'> {
-      for (let start = 0; start < batch.messages.length; start += maxStep) {
+      for (let start = 0; start < batch.messages.length; ) {
         // Stopping (SIGTERM, a rebalance): after the step in flight, not after a backlog's batch.
         if (start > 0 && stopping()) return 'stopped';
-        const step = batch.messages.slice(start, start + maxStep);
-        await handleStep({ ...batch, messages: step });
+        const now = clock();
+        let step = batch.messages.slice(start, start + maxStep);
+        let prepared = await prepare({ ...batch, messages: step }, now);
+        const length = boundedLength(prepared.items, step.length);
+        if (length < step.length) {
+          step = step.slice(0, length);
+          prepared = await prepare({ ...batch, messages: step }, now);
+        }
+        await handleStep(batch, prepared, now);
         // Committed step by step, alive to the group coordinator while a backlog's batch takes its time.
         await progress(step.at(-1)!.offset);
+        start += step.length;
       }
     },
   };
 
-  async function handleStep(batch: Batch): Promise<void> {
-    const now = clock();
-    const prepared = await prepare(batch, now);
+  async function handleStep(batch: Batch, prepared: Prepared, now: Date): Promise<void> {
     for (let attemptNumber = 1; ; attemptNumber++) {
       try {
         await attempt(prepared, now);
