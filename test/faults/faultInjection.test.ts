@@ -54,7 +54,12 @@ type Customer = {
   preferences: Set<string>;
 };
 
-type Sent = { command: Record<string, unknown>; key: string; sentAt: number; onResult?: (result: CommandResult) => void };
+/**
+ * What a command's answer must be, whatever crashed in between: a problem, or null. `explains`: a
+ * rejection it expects needs no other reason from the run.
+ */
+type Expectation = { check: (result: CommandResult) => string | null; explains?: (result: CommandResult) => boolean };
+type Sent = { command: Record<string, unknown>; key: string; sentAt: number; onResult?: (result: CommandResult) => void; expect?: Expectation };
 
 describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and MongoDB restarted, Redis flushed`, () => {
   const services = inject('services');
@@ -191,9 +196,9 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
       return undefined;
     };
     const outbox: Sent[] = [];
-    const add = (command: Record<string, unknown>, onAnswer?: (result: CommandResult) => void) => {
+    const add = (command: Record<string, unknown>, onAnswer?: (result: CommandResult) => void, expectation?: Expectation) => {
       const key = command['customerNumber'] ? `${String(command['organisationId'])}:${String(command['customerNumber'])}` : String(command['commandId']);
-      const entry: Sent = { command, key, sentAt: 0, ...(onAnswer ? { onResult: onAnswer } : {}) };
+      const entry: Sent = { command, key, sentAt: 0, ...(onAnswer ? { onResult: onAnswer } : {}), ...(expectation ? { expect: expectation } : {}) };
       sent.set(String(command['commandId']), entry);
       outbox.push(entry);
     };
@@ -297,6 +302,33 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
       } else if (roll < 0.665) {
         add({ commandId, type: 'DefinePreference', organisationId, payload: { key: 'note', description: `free text ${sequence}` } });
         return;
+      } else if (roll < 0.68) {
+        // Same key, back to back: a change, the same change again (no change), another change. The
+        // middle one must stay "no change" whatever crashes: decided again after the last, it would
+        // change the surname back (per-key order).
+        const customer = target('S');
+        if (customer) {
+          const surname = `P-${sequence}`;
+          add(on(customer, 'UpdateProfile', { ...actor, surname }, commandId));
+          add(on(customer, 'UpdateProfile', { ...actor, surname }, `${env}-${sequence++}`), undefined, {
+            check: (result) => (result.status === 'ACCEPTED' && result.message !== 'no change' ? `the repeated change was applied (version ${result.version})` : null),
+          });
+          add(on(customer, 'UpdateProfile', { ...actor, surname: `${surname}-next` }, `${env}-${sequence++}`));
+          return;
+        }
+      } else if (roll < 0.69) {
+        // Same key, back to back on a deactivated customer: an update (refused), then a restore. The
+        // update must stay refused whatever crashes: decided again after the restore, it is accepted.
+        const customer = target('D');
+        if (customer) {
+          customer.busy = true;
+          add(on(customer, 'UpdateProfile', { ...actor, surname: `R-${sequence}` }, commandId), undefined, {
+            check: (result) => (result.status === 'ACCEPTED' ? `an update sent before the restore was accepted (version ${result.version})` : null),
+            explains: (result) => result.code === 'CUSTOMER_DEACTIVATED',
+          });
+          add(on(customer, 'RestoreCustomer', { ...actor }, `${env}-${sequence++}`), settle(customer, () => Object.assign(customer, { kind: 'S', dueAt: null })));
+          return;
+        }
       }
       add({ commandId, type: 'CreateProfile', organisationId, payload: { ...creator, firstName: 'Kari', surname: `N-${sequence}`, email: `${commandId}@faults.example` } }, (result) => {
         if (result.status === 'ACCEPTED') customers.push({ organisationId, customerNumber: result.customerNumber!, kind: 'S', busy: false, dueAt: null, accounts: [], preferences: new Set() });
@@ -494,9 +526,14 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
       (eventsByCommand.get(event.commandId) ?? eventsByCommand.set(event.commandId, []).get(event.commandId)!).push(event);
     }
     const codes = new Map<string, number>();
-    for (const [commandId, { command }] of sent) {
+    for (const [commandId, { command, expect: expectation }] of sent) {
       const result = resultsById.get(commandId)?.[0];
       if (!result) continue;
+      if (expectation) {
+        const problem = expectation.check(result);
+        if (problem) finding('an answer decided again after a later command of its key (per-key order)', `${commandId} ${String(command['type'])} on ${String(command['customerNumber'])}: ${problem}`);
+        if (result.status === 'REJECTED' && expectation.explains?.(result)) continue;
+      }
       const own = eventsByCommand.get(commandId) ?? [];
       const type = String(command['type']);
       codes.set(`${type} ${result.status}${result.code ? ` ${result.code}` : ''}`, (codes.get(`${type} ${result.status}${result.code ? ` ${result.code}` : ''}`) ?? 0) + 1);
