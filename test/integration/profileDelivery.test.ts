@@ -163,6 +163,24 @@ describe('profile worker: delivery guarantees', () => {
       expect(await h.mongo.db.collection('profiles').findOne({ _id: customer as never })).toMatchObject({ surname: 'A', status: 'A', version: 3 });
     });
 
+    it('a rejection of a temporary profile before its merge stays the same after a crash after the merge', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const permanent = await customerThenStop(h, { firstName: 'P', surname: 'P' });
+      await h.startWorker();
+      const temporary = (await h.run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3_600) })).customerNumber!;
+      await h.stopWorkers();
+      const wrongType = commandJson('UpdateProfile', { ...actor, surname: 'X' }, { customerNumber: temporary });
+      const merge = commandJson('MergeTemporaryProfile', { ...actor, permanentCustomerNumber: permanent }, { customerNumber: temporary });
+      await h.sendMany([wrongType, merge]);
+      await crashOnce(h, 'afterWrite', async () => undefined);
+
+      await h.startWorker();
+      expect(await h.result(merge['commandId'] as string, 40_000)).toMatchObject({ status: 'ACCEPTED' });
+      await waitFor('both answers of the redelivery', () => h.resultsFor(wrongType['commandId'] as string).length >= 1);
+      expect(new Set(h.resultsFor(wrongType['commandId'] as string).map((received) => received.value.code))).toEqual(new Set(['NOT_PERMANENT']));
+    });
+
     it('a relay step the sweep finds before its write stays open, and what the write owes still goes out', async () => {
       harness = await startProfileHarness({ startWorker: false });
       const h = harness;
