@@ -100,7 +100,9 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
     }
     if (!looksLikeAvroCommand(decoded)) return undecodable('MALFORMED_AVRO', 'the Avro record is not a CustomerCommand');
     if (replacedInvalidUtf8([decoded.commandId, decoded.type, decoded.customerNumber, decoded.payload], value)) {
-      return undecodable('MALFORMED_UTF8', 'a string of the Avro record is not valid UTF-8', decoded.commandId);
+      const { commandId } = decoded;
+      const readable = commandId.length > 0 && commandId.length <= 128 && !commandId.includes('\uFFFD');
+      return undecodable('MALFORMED_UTF8', 'a string of the Avro record is not valid UTF-8', readable ? commandId : null);
     }
     let payload: unknown;
     try {
