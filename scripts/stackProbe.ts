@@ -5,6 +5,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { Redis } from 'ioredis';
+import { withoutTrailingSlashes } from '../shared/config.ts';
 
 const TIMEOUT_MS = 2_000;
 
@@ -29,7 +30,7 @@ async function probeKafka(brokers: string): Promise<string> {
 }
 
 async function probeRegistry(url: string): Promise<string> {
-  const base = url.replace(/\/+$/, '');
+  const base = withoutTrailingSlashes(url);
   const subjects = await fetch(`${base}/subjects`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   if (!subjects.ok) throw new Error(`GET /subjects answered ${subjects.status}`);
   // Apicurio tells its name and version; a Confluent registry answers /v1/metadata/version.

@@ -15,6 +15,30 @@ const url = (protocols: readonly string[]) =>
     .url()
     .refine((value) => URL.canParse(value) && protocols.includes(new URL(value).protocol), `expected a ${protocols.join(' or ')} URL`);
 
+/** Organisations served: `'all'`, or inclusive ranges of ids (a single id is a range of one). */
+export type OrganisationIds = 'all' | readonly { from: number; to: number }[];
+
+const organisationIdsMessage = 'expected organisation ids and ranges a-b, comma-separated (e.g. 1,5,10-20), each id > 0';
+const organisationId = (text: string) => (/^\d{1,15}$/.test(text) && Number(text) > 0 ? Number(text) : null);
+
+/** `1,5,10-20` → ranges; null for anything else (an empty entry, 0, a reversed range, letters). */
+export function parseOrganisationIds(value: string): { from: number; to: number }[] | null {
+  const ranges: { from: number; to: number }[] = [];
+  for (const entry of value.split(',')) {
+    const bounds = entry.trim().split('-');
+    const from = organisationId(bounds[0]!.trim());
+    const to = bounds.length === 2 ? organisationId(bounds[1]!.trim()) : bounds.length === 1 ? from : null;
+    if (from === null || to === null || to < from) return null;
+    ranges.push({ from, to });
+  }
+  return ranges;
+}
+
+/** Whether an organisation is among those served. */
+export function servesOrganisation(organisations: OrganisationIds, id: number): boolean {
+  return organisations === 'all' || organisations.some((range) => id >= range.from && id <= range.to);
+}
+
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const bool = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
@@ -39,6 +63,11 @@ const envSchema = z.object({
   BOARD_USER: z.string().min(1).optional(),
   BOARD_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
   BOARD_DISABLED: bool.default(false),
+  ORGANISATION_IDS: z
+    .string()
+    .max(10_000, { abort: true, message: 'at most 10000 characters' })
+    .transform((value, context) => parseOrganisationIds(value) ?? (context.addIssue({ code: 'custom', message: organisationIdsMessage }), z.NEVER))
+    .optional(),
 });
 
 export type Config = {
@@ -50,7 +79,19 @@ export type Config = {
   ops: { port: number; board: { user: string; password: string } | 'disabled' | 'unset' };
   expiry: { reconcileIntervalMs: number; horizonMs: number; erasureConcurrency: number; erasureLockMs: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /** ORGANISATION_IDS: the organisations whose commands are served; others are UNKNOWN_ORGANISATION. */
+  organisations: OrganisationIds;
 };
+
+/**
+ * A URL without its trailing slashes. A loop, not `replace(/\/+$/, '')`: that pattern is tried at
+ * every slash of a run and takes quadratic time on a long run followed by anything else.
+ */
+export function withoutTrailingSlashes(url: string): string {
+  let end = url.length;
+  while (end > 0 && url[end - 1] === '/') end--;
+  return url.slice(0, end);
+}
 
 /** The four service URLs; `npm start` brings the local stack up when none of them is set. */
 export const serviceVariables = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'MONGODB_URI', 'REDIS_URL'] as const;
@@ -88,11 +129,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       eventPartitions: e.EVENT_PARTITIONS,
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     },
-    registryUrl: e.SCHEMA_REGISTRY_URL.replace(/\/+$/, ''),
+    registryUrl: withoutTrailingSlashes(e.SCHEMA_REGISTRY_URL),
     mongoUri: e.MONGODB_URI,
     redisUrl: e.REDIS_URL,
     ops: { port: e.OPS_PORT, board },
     expiry: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, horizonMs: e.EXPIRATION_HORIZON_MS, erasureConcurrency: e.ERASURE_CONCURRENCY, erasureLockMs: e.ERASURE_LOCK_MS },
     logLevel: e.LOG_LEVEL,
+    organisations: e.ORGANISATION_IDS ?? 'all',
   };
 }

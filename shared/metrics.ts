@@ -9,7 +9,7 @@ export type { Registry };
  */
 export type Metrics = {
   registry: Registry;
-  /** Commands answered, by command type, result status and result code. */
+  /** Commands answered, by command type, result status and result code: known values only (`unknown` for any other), never client text. */
   commandsTotal: Counter<'type' | 'status' | 'code'>;
   /** Messages sent to the dead-letter topic. */
   dlqTotal: Counter;

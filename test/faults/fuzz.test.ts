@@ -259,9 +259,11 @@ describe(`fuzzed commands (${total}) against a running worker process`, () => {
 
     // What README promises for bad input: a command with a readable commandId gets exactly one
     // REJECTED result; a message that cannot be decoded gets exactly one DLQ record, and when a
-    // commandId can still be read from it (broken JSON) also its INVALID_COMMAND result. So each
+    // commandId can still be read from it (broken JSON or UTF-8, too large) also its result. So each
     // case has at least one answer, at most one of each kind, and never an ACCEPTED result.
     const problems: string[] = [];
+    // Undecodable messages whose commandId may still be read, and the code of their result.
+    const answeredUndecodable = new Map([['MALFORMED_JSON', 'INVALID_COMMAND'], ['MALFORMED_UTF8', 'INVALID_COMMAND'], ['TOO_LARGE', 'LIMIT_EXCEEDED']]);
     const byKind = new Map<string, { n: number; results: number; dlq: number; both: number }>();
     for (const fuzzed of sent) {
       const { results, dlq } = outcomes.get(fuzzed.correlationId)!;
@@ -274,7 +276,7 @@ describe(`fuzzed commands (${total}) against a running worker process`, () => {
       if (results.length > 1) problems.push(`${results.length} results for ${describe()}`);
       if (dlq.length > 1) problems.push(`${dlq.length} DLQ records for ${describe()}`);
       if (results.some((answer) => answer.status !== 'REJECTED')) problems.push(`ACCEPTED: ${describe()} → ${JSON.stringify(results)}`);
-      if (dlq.length > 0 && results.length > 0 && !(dlq[0]!['error-code'] === 'MALFORMED_JSON' && results[0]!.code === 'INVALID_COMMAND')) {
+      if (dlq.length > 0 && results.length > 0 && answeredUndecodable.get(dlq[0]!['error-code']!) !== results[0]!.code) {
         problems.push(`both a DLQ record (${dlq[0]!['error-code']}) and a result (${results[0]!.code}) for ${describe()}`);
       }
     }

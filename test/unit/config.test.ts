@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig, servesOrganisation, withoutTrailingSlashes } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { parseWorkerNames } from '../../workers/suite.ts';
 
@@ -56,8 +56,41 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['COMMAND_PARTITIONS', '0'],
     ['BOARD_PASSWORD', 'short'],
+    ['ORGANISATION_IDS', '1,,2'],
+    ['ORGANISATION_IDS', '0'],
+    ['ORGANISATION_IDS', '5-3'],
+    ['ORGANISATION_IDS', '1-2-3'],
+    ['ORGANISATION_IDS', 'acme'],
+    ['ORGANISATION_IDS', '-4'],
+    ['ORGANISATION_IDS', '1'.repeat(20_000)],
   ])('given a bad %s, when loaded, then the message names it', (name, value) => {
     expect(messageOf(() => loadConfig({ ...services, [name]: value }))).toMatch(new RegExp(`^invalid configuration: ${name}: `));
+  });
+
+  it('given no ORGANISATION_IDS, when loaded, then every organisation is served', () => {
+    const { organisations } = loadConfig(services);
+    expect(organisations).toBe('all');
+    expect(servesOrganisation(organisations, Number.MAX_SAFE_INTEGER)).toBe(true);
+  });
+
+  it('given ORGANISATION_IDS of ids and ranges, when loaded, then exactly those are served', () => {
+    const { organisations } = loadConfig({ ...services, ORGANISATION_IDS: ' 1, 5 ,10-20, 7-7' });
+    expect(organisations).toEqual([
+      { from: 1, to: 1 },
+      { from: 5, to: 5 },
+      { from: 10, to: 20 },
+      { from: 7, to: 7 },
+    ]);
+    const served = [0, 1, 2, 4, 5, 6, 7, 9, 10, 15, 20, 21].filter((id) => servesOrganisation(organisations, id));
+    expect(served).toEqual([1, 5, 7, 10, 15, 20]);
+  });
+
+  it('given a registry URL ending in many slashes and more, when trimmed, then in linear time', () => {
+    expect(withoutTrailingSlashes('http://h/x///')).toBe('http://h/x');
+    const long = `http://h/${'/'.repeat(200_000)}x`;
+    const started = performance.now();
+    expect(withoutTrailingSlashes(long)).toBe(long);
+    expect(performance.now() - started).toBeLessThan(200);
   });
 
   it('given board credentials, when loaded, then the board uses them; disabled wins', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { validateCommand } from '../../workers/profile/commands.ts';
 import { changedEvent, decide, decideMerge, deletedEvent, type DecideContext, type Decision } from '../../workers/profile/domain.ts';
 import type { Command, CommandOf, PreferenceDefinition, Profile } from '../../workers/profile/model.ts';
+import { limits } from '../../workers/profile/limits.ts';
 import { actor, commandJson, creator, headers, isoAfter } from '../helpers/factories.ts';
 
 const now = new Date('2026-11-22T12:00:00Z');
@@ -131,6 +132,31 @@ describe('decide', () => {
     expect(removed.profile.customerAccounts).toEqual([]);
   });
 
+  it('SetPreference of a new key on a profile at the preference cap: LIMIT_EXCEEDED naming the cap; an existing key may still change', () => {
+    const preferences = Array.from({ length: limits.preferences }, (_, index) => ({ key: `k${String(index).padStart(3, '0')}`, value: 'v' }));
+    const profile = { ...givenProfile(), preferences };
+    const definitions = ['k000', 'new'].map((key) => ({ organisationId: 1, key, description: null, allowedValues: null }));
+    const ctx = context({ preferences: definitions });
+    expect(when(command('SetPreference', { key: 'new', value: 'x' }, profile.customerNumber), profile, ctx)).toEqual({
+      kind: 'rejected',
+      code: 'LIMIT_EXCEEDED',
+      message: `preferences: at most ${limits.preferences} per profile`,
+      version: 1,
+    });
+    expect(changed(when(command('SetPreference', { key: 'k000', value: 'changed' }, profile.customerNumber), profile, ctx)).profile.preferences).toHaveLength(limits.preferences);
+  });
+
+  it('AddCustomerAccount on a profile at the account cap: LIMIT_EXCEEDED naming the cap; a linked account is still a no-op', () => {
+    const customerAccounts = Array.from({ length: limits.customerAccounts }, (_, index) => `acc-${index}`);
+    const profile = { ...givenProfile(), customerAccounts };
+    expect(when(command('AddCustomerAccount', { customerAccountId: 'acc-new' }, profile.customerNumber), profile)).toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      message: `customerAccounts: at most ${limits.customerAccounts} per profile`,
+    });
+    expect(changed(when(command('AddCustomerAccount', { customerAccountId: 'acc-0' }, profile.customerNumber), profile))).toMatchObject({ eventType: null });
+    expect(changed(when(command('AddCustomerAccount', { customerAccountId: 'acc-new' }, profile.customerNumber), { ...profile, customerAccounts: customerAccounts.slice(1) })).profile.customerAccounts).toHaveLength(limits.customerAccounts);
+  });
+
   it('DeactivateCustomer: status D, email moved to emailOld; later commands but Restore are CUSTOMER_DEACTIVATED', () => {
     const profile = givenProfile({ email: 'a@b.no' });
     const deactivated = changed(when(command('DeactivateCustomer', { ...actor, expirationDate: later }, profile.customerNumber), profile));
@@ -188,6 +214,19 @@ describe('decideMerge', () => {
         changedBy: 'agent-7',
       },
     });
+  });
+
+  it.each([
+    ['customerAccounts', (count: number) => ({ customerAccounts: Array.from({ length: count }, (_, index) => `acc-${index}`) }), (count: number) => ({ customerAccounts: [`acc-${count}`] })],
+    ['preferences', (count: number) => ({ preferences: Array.from({ length: count }, (_, index) => ({ key: `p${index}`, value: 'v' })) }), () => ({ preferences: [{ key: 'other', value: 'v' }] })],
+    ['relatedCustomerNumbers', (count: number) => ({ relatedCustomerNumbers: Array.from({ length: count }, (_, index) => String(100_000 + index)) }), () => ({})],
+  ] as const)('a merge that would take %s past its cap: LIMIT_EXCEEDED naming the cap, nothing merged', (list, full, extra) => {
+    const cap = limits[list];
+    const permanent = { ...givenProfile(), customerNumber: '10', ...full(cap) };
+    const temporary = { ...givenProfile({}, 'CreateTemporaryProfile'), customerNumber: '20', ...extra(cap) };
+    expect(decideMerge(merge('20', '10'), temporary, permanent, nowIso)).toEqual({ kind: 'rejected', code: 'LIMIT_EXCEEDED', message: `${list}: at most ${cap} per profile`, version: temporary.version });
+    // One below the cap, the same merge fits.
+    expect(decideMerge(merge('20', '10'), temporary, { ...permanent, ...full(cap - 1) }, nowIso)).toMatchObject({ kind: 'merged' });
   });
 
   it('rejects a permanent "temporary", a temporary "permanent", a foreign or missing profile', () => {

@@ -3,6 +3,9 @@ import fc from 'fast-check';
 import type { KafkaMessage } from 'kafkajs';
 import type { AvroCodec } from '../../shared/avro.ts';
 import { DecodeError } from '../../shared/errors.ts';
+import avro from 'avsc';
+import { readSchemaFile } from '../../shared/avro.ts';
+import { limits } from '../../workers/profile/limits.ts';
 import { decodeMessage, headerValue } from '../../workers/profile/messages.ts';
 
 /** Decoding of plain bytes needs no registry; framed bytes get a codec that knows no schema. */
@@ -43,6 +46,36 @@ describe('decodeMessage', () => {
 
   it('given broken JSON with a readable commandId, then the commandId is kept for the result', async () => {
     expect(await decode(Buffer.from('{"type":"CreateProfile","commandId":"c9", "payload": {'))).toMatchObject({ kind: 'undecodable', commandId: 'c9' });
+  });
+
+  it('given a command over the size limit, then TOO_LARGE, not decoded; its commandId is read from its start and answered LIMIT_EXCEEDED', async () => {
+    const big = Buffer.from(JSON.stringify({ commandId: 'big-1', type: 'CreateProfile', payload: { x: 'y'.repeat(limits.commandBytes) } }));
+    expect(await decode(big)).toMatchObject({ kind: 'undecodable', code: 'TOO_LARGE', commandId: 'big-1', resultCode: 'LIMIT_EXCEEDED', message: `command: at most ${limits.commandBytes} bytes` });
+    const atLimit = Buffer.from(JSON.stringify({ commandId: 'ok-1', pad: 'y'.repeat(limits.commandBytes - 40) }));
+    expect(atLimit.length).toBeLessThanOrEqual(limits.commandBytes);
+    expect(await decode(atLimit)).toMatchObject({ kind: 'command' });
+  });
+
+  it('given JSON with invalid UTF-8, then MALFORMED_UTF8 (not silently replaced), the commandId still answered INVALID_COMMAND', async () => {
+    const bytes = Buffer.concat([Buffer.from('{"commandId":"u-1","type":"CreateProfile","payload":{"firstName":"K'), Buffer.from([0xff, 0xfe]), Buffer.from('ri"}}')]);
+    expect(await decode(bytes)).toMatchObject({ kind: 'undecodable', code: 'MALFORMED_UTF8', commandId: 'u-1', resultCode: 'INVALID_COMMAND' });
+    // A U+FFFD the client really wrote is valid UTF-8.
+    expect(await decode(Buffer.from('{"commandId":"u-2","note":"\uFFFD"}'))).toMatchObject({ kind: 'command' });
+  });
+
+  it('given Avro whose strings are invalid UTF-8, then MALFORMED_UTF8; a real U+FFFD in them is kept', async () => {
+    const type = avro.Type.forSchema(await readSchemaFile(new URL('../../schemas/CustomerCommand.avsc', import.meta.url)));
+    const avroCodec: AvroCodec = { ...codec, decode: async (buffer) => ({ schemaId: 7, value: type.fromBuffer(buffer.subarray(5)) }) };
+    const framed = (record: Record<string, unknown>, patch?: (body: Buffer) => void) => {
+      const body = type.toBuffer(record);
+      patch?.(body);
+      return Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), body]);
+    };
+    const record = { commandId: 'a-1', type: 'CreateProfile', organisationId: 1, customerNumber: null, payload: '{"firstName":"KXri"}' };
+    const broken = framed(record, (body) => body.writeUInt8(0xff, body.indexOf('KXri') + 1));
+    const decodeAvro = (value: Buffer) => decodeMessage(message(value), { topic: 't', partition: 0 }, avroCodec);
+    expect(await decodeAvro(broken)).toMatchObject({ kind: 'undecodable', code: 'MALFORMED_UTF8', commandId: 'a-1' });
+    expect(await decodeAvro(framed({ ...record, payload: '{"firstName":"K\uFFFDri"}' }))).toMatchObject({ kind: 'command', raw: { payload: { firstName: 'K\uFFFDri' } } });
   });
 
   it('property: any bytes decode to a command or an undecodable record, never an exception', async () => {

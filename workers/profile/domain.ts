@@ -12,6 +12,7 @@ import type {
   RejectionCode,
   TemporaryFields,
 } from './model.ts';
+import { limits, profileListLimitMessage } from './limits.ts';
 
 export const defaultLanguage = 'NOB';
 
@@ -195,7 +196,9 @@ export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfil
       if (definition.allowedValues && !definition.allowedValues.includes(value)) {
         return reject('PREFERENCE_VALUE_NOT_ALLOWED', `value not allowed for preference '${key}'; allowed: ${definition.allowedValues.join(', ')}`, profile.version);
       }
-      const preferences = [...profile.preferences.filter((preference) => preference.key !== key), { key, value }].sort((a, b) => a.key.localeCompare(b.key));
+      const others = profile.preferences.filter((preference) => preference.key !== key);
+      if (others.length >= limits.preferences) return reject('LIMIT_EXCEEDED', profileListLimitMessage('preferences'), profile.version);
+      const preferences = [...others, { key, value }].sort((a, b) => a.key.localeCompare(b.key));
       return change(profile, { ...profile, preferences }, 'UPDATED', actor, now);
     }
     case 'RemovePreference': {
@@ -207,6 +210,7 @@ export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfil
       const owner = context.accountOwner(customerAccountId);
       if (owner !== null && owner !== self) return reject('ACCOUNT_TAKEN', 'the customer account is linked to another profile of the organisation', profile.version);
       if (profile.customerAccounts.includes(customerAccountId)) return change(profile, profile, 'UPDATED', actor, now);
+      if (profile.customerAccounts.length >= limits.customerAccounts) return reject('LIMIT_EXCEEDED', profileListLimitMessage('customerAccounts'), profile.version);
       return change(profile, { ...profile, customerAccounts: [...profile.customerAccounts, customerAccountId] }, 'UPDATED', actor, now);
     }
     case 'RemoveCustomerAccount': {
@@ -282,6 +286,16 @@ export function decideMerge(command: CommandOf<'MergeTemporaryProfile'>, tempora
   );
   const customerAccounts = [...new Set([...permanent.customerAccounts, ...temporary.customerAccounts])];
   const relatedCustomerNumbers = [...new Set([...permanent.relatedCustomerNumbers, temporary.customerNumber, ...temporary.relatedCustomerNumbers])];
+  // A merge that would take a list past its cap is refused whole: dropping what does not fit would
+  // lose the temporary profile's data silently, and it is erased right after.
+  const over = (
+    [
+      ['preferences', preferences.length],
+      ['customerAccounts', customerAccounts.length],
+      ['relatedCustomerNumbers', relatedCustomerNumbers.length],
+    ] as const
+  ).find(([list, length]) => length > limits[list] && length > permanent[list].length);
+  if (over) return { kind: 'rejected', code: 'LIMIT_EXCEEDED', message: profileListLimitMessage(over[0]), version: temporary.version };
   return {
     kind: 'merged',
     temporary,

@@ -7,7 +7,7 @@ import type { KafkaMessage } from 'kafkajs';
 import type { AvroCodec } from '../../shared/avro.ts';
 import type { Batch } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { validateCommand, type PartialMeta } from './commands.ts';
+import { validateCommand, type PartialMeta, type ValidationOptions } from './commands.ts';
 import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type DecideContext } from './domain.ts';
 import { decodeMessage } from './messages.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
@@ -23,6 +23,8 @@ export type HandlerDeps = {
   newUuid: () => string;
   /** @defaultValue 8 */
   maxAttempts?: number;
+  /** Which organisations are served (ORGANISATION_IDS). @defaultValue every organisation */
+  validation?: ValidationOptions;
   /** Called with each command's outcome (metrics). */
   onResult?: (result: CommandResult) => void;
   /** Test hooks for fault injection: after the MongoDB writes of a batch, after its produce. */
@@ -123,7 +125,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
         logger.warn({ code: decoded.code, topic: batch.topic, partition: batch.partition, offset: message.offset, correlationId: decoded.headers.correlationId }, 'undecodable command sent to the DLQ');
         if (decoded.commandId !== null) {
           const meta: PartialMeta = { commandId: decoded.commandId, organisationId: null, customerNumber: null, commandType: null };
-          prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: 'INVALID_COMMAND', message: `undecodable: ${decoded.message}` });
+          prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: decoded.resultCode, message: `undecodable: ${decoded.message}` });
         }
         continue;
       }
@@ -131,7 +133,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
       // it is processed: a redelivery after the date must be recognised as the command it was, not
       // rejected where its first delivery was accepted.
       const sentAt = Number(message.timestamp);
-      const validation = validateCommand(decoded.raw, decoded.headers, Number.isFinite(sentAt) && sentAt > 0 ? new Date(Math.min(sentAt, now.getTime())) : now);
+      const validation = validateCommand(decoded.raw, decoded.headers, Number.isFinite(sentAt) && sentAt > 0 ? new Date(Math.min(sentAt, now.getTime())) : now, deps.validation);
       if (validation.ok) {
         prepared.items.push({ kind: 'command', order, key, command: validation.command });
       } else if (validation.meta.commandId !== null) {

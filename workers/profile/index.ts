@@ -2,7 +2,7 @@
 // on customer-command-results-<env> and publishes CustomerChanged events. Wiring only.
 import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
-import type { Config } from '../../shared/config.ts';
+import { servesOrganisation, type Config } from '../../shared/config.ts';
 import { ensureTopics, makeProducer, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -11,11 +11,12 @@ import type { Mongo } from '../../shared/mongo.ts';
 import { topics } from '../../shared/topics.ts';
 import { makeCommandHandler, type HandlerDeps } from './handler.ts';
 import { newProfileUuid } from './ids.ts';
+import { commandLabels } from './labels.ts';
 import { makeRelay } from './relay.ts';
 import { makeProfileStore } from './store.ts';
 
 export type ProfileWorkerDeps = {
-  config: Pick<Config, 'env' | 'kafka' | 'registryUrl'>;
+  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'organisations'>;
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
@@ -84,7 +85,8 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     clock: deps.clock ?? (() => new Date()),
     newUuid: newProfileUuid,
     ...(deps.hooks ? { hooks: deps.hooks } : {}),
-    onResult: (outcome) => metrics?.commandsTotal.inc({ type: outcome.commandType ?? 'unknown', status: outcome.status, code: outcome.code ?? '' }),
+    validation: { servesOrganisation: (organisationId) => servesOrganisation(config.organisations, organisationId) },
+    onResult: (outcome) => metrics?.commandsTotal.inc(commandLabels(outcome)),
   });
 
   let sweeping: Promise<void> | null = null;

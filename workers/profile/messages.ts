@@ -3,17 +3,26 @@ import { createHash } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import type { AvroCodec } from '../../shared/avro.ts';
 import { DecodeError } from '../../shared/errors.ts';
-import type { CommandHeaders } from './commands.ts';
+import { checkCommandSize, type CommandHeaders } from './commands.ts';
+import type { RejectionCode } from './model.ts';
 
 export const clientNameHeader = 'ET-Client-Name';
 export const correlationIdHeader = 'X-Correlation-Id';
 
 /** Why a message went to the DLQ (the `error-code` header). */
-export type UndecodableCode = 'EMPTY_MESSAGE' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA';
+export type UndecodableCode = 'EMPTY_MESSAGE' | 'TOO_LARGE' | 'MALFORMED_UTF8' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA';
 
 export type Decoded =
   | { kind: 'command'; raw: unknown; headers: CommandHeaders }
-  | { kind: 'undecodable'; code: UndecodableCode; message: string; commandId: string | null; headers: CommandHeaders };
+  | {
+      kind: 'undecodable';
+      code: UndecodableCode;
+      message: string;
+      commandId: string | null;
+      headers: CommandHeaders;
+      /** The code of the REJECTED result when a commandId could be read: LIMIT_EXCEEDED for a command too large, INVALID_COMMAND otherwise. */
+      resultCode: RejectionCode;
+    };
 
 /** Reads a header case-insensitively (clients differ in how they spell them). */
 export function headerValue(message: Pick<KafkaMessage, 'headers'>, name: string): string | null {
@@ -38,7 +47,18 @@ function correlationIdOf(message: KafkaMessage, where: string): string {
   return `gen-${createHash('sha256').update(where).digest('hex').slice(0, 32)}`;
 }
 
+// Linear: a literal prefix, and alternatives that cannot both match one character, bounded to 128.
 const commandIdPattern = /"commandId"\s*:\s*"((?:[^"\\]|\\.){1,128})"/;
+
+/** Invalid UTF-8 is an error, not silently replaced (SPEC §3.1: a command is UTF-8). */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Whether avsc (which decodes strings leniently, like Buffer#toString) replaced invalid UTF-8 in one
+ * of these strings: a U+FFFD that is not in the original bytes was made up by the decoder.
+ */
+const replacedInvalidUtf8 = (strings: readonly (string | null)[], bytes: Buffer) =>
+  strings.some((value) => value !== null && value.includes('\uFFFD') && !bytes.includes(Buffer.from(value, 'utf8')));
 
 /** The shape an Avro-encoded command decodes to (schemas/CustomerCommand.avsc). */
 type AvroCommand = { commandId: string; type: string; organisationId: number; customerNumber: string | null; payload: string };
@@ -56,10 +76,17 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
     message: text,
     commandId,
     headers: headersFor(commandId),
+    resultCode: code === 'TOO_LARGE' ? 'LIMIT_EXCEEDED' : 'INVALID_COMMAND',
   });
 
   const value = message.value;
   if (!value || value.length === 0) return undecodable('EMPTY_MESSAGE', 'the message has no value');
+  const tooLarge = checkCommandSize(value.length);
+  if (tooLarge) {
+    // Not decoded: only its start is searched for a commandId, so that the sender is answered.
+    const start = value.subarray(0, 4_096).toString('utf8');
+    return undecodable('TOO_LARGE', tooLarge.message, codec.isFramed(value) ? null : (commandIdPattern.exec(start)?.[1] ?? null));
+  }
 
   if (codec.isFramed(value)) {
     let decoded: unknown;
@@ -72,6 +99,11 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
       return undecodable(unknownSchema ? 'UNKNOWN_SCHEMA' : 'MALFORMED_AVRO', unknownSchema ? error.message : `Avro body does not match schema id ${value.readInt32BE(1)}`);
     }
     if (!looksLikeAvroCommand(decoded)) return undecodable('MALFORMED_AVRO', 'the Avro record is not a CustomerCommand');
+    if (replacedInvalidUtf8([decoded.commandId, decoded.type, decoded.customerNumber, decoded.payload], value)) {
+      const { commandId } = decoded;
+      const readable = commandId.length > 0 && commandId.length <= 128 && !commandId.includes('\uFFFD');
+      return undecodable('MALFORMED_UTF8', 'a string of the Avro record is not valid UTF-8', readable ? commandId : null);
+    }
     let payload: unknown;
     try {
       payload = JSON.parse(decoded.payload);
@@ -82,7 +114,12 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
     return { kind: 'command', raw, headers: headersFor(decoded.commandId) };
   }
 
-  const text = value.toString('utf8');
+  let text: string;
+  try {
+    text = strictUtf8.decode(value);
+  } catch {
+    return undecodable('MALFORMED_UTF8', 'not valid UTF-8', commandIdPattern.exec(value.toString('utf8'))?.[1] ?? null);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

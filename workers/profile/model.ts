@@ -144,6 +144,10 @@ export const rejectionCodes = [
   'PREFERENCE_NOT_DEFINED',
   'PREFERENCE_VALUE_NOT_ALLOWED',
   'EXPIRATION_IN_PAST',
+  /** An organisation the suite does not serve (ORGANISATION_IDS). */
+  'UNKNOWN_ORGANISATION',
+  /** A command over one of the limits of SPEC §3.4; the message names the limit. */
+  'LIMIT_EXCEEDED',
 ] as const;
 export type RejectionCode = (typeof rejectionCodes)[number];
 
