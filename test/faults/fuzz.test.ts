@@ -101,6 +101,33 @@ const defects: fc.Arbitrary<[string, Defect]>[] = [
   fc.constantFrom('not-an-email', 'a@b', '@x.no').map((email) => ['bad email', (command) => ({ command: { ...command, type: 'CreateProfile', customerNumber: undefined, payload: { ...creator, firstName: 'E', surname: 'E', email } } })] as [string, Defect]),
 ];
 
+/** Where a client string is checked: the field, and a command type whose payload has it. */
+const stringFields: [field: string, type: string][] = [
+  ...['firstName', 'surname', 'email', 'emailVerifiedAt', 'countryCode', 'telephoneNumberNoCountryCode', 'landlineNumber', 'telephoneNumberVerifiedAt',
+    'dateOfBirth', 'dateOfDeath', 'nationality', 'customerRef', 'languagePreferenceISO6393', 'status', 'changedBy', 'changedByChannel'].map((field): [string, string] => [field, 'UpdateProfile']),
+  ['createdBy', 'CreateProfile'], ['expirationDate', 'CreateTemporaryProfile'], ['permanentCustomerNumber', 'MergeTemporaryProfile'], ['key', 'SetPreference'],
+  ['value', 'SetPreference'], ['description', 'DefinePreference'], ['allowedValues', 'DefinePreference'], ['customerAccountId', 'AddCustomerAccount'],
+  ...['addressType', 'addressLine1', 'postalCode', 'city', 'country'].map((field): [string, string] => [`postalAddresses.${field}`, 'UpdateProfile']),
+];
+
+/** Shapes that make backtracking patterns and unbounded checks slow, repeated `n` times. */
+const pathological = (shape: number, n: number) =>
+  [`a@${'.'.repeat(n)}@`, '1'.repeat(n), ' '.repeat(n), `+${'1'.repeat(n)}x`, `2020-01-01T00:00:00${'0'.repeat(n)}`, `${'a-'.repeat(n)}!`, 'é'.repeat(n)][shape]!;
+
+function withString(type: string, field: string, value: string, id: string): Record<string, unknown> {
+  const command = validCommand(type, id);
+  const payload = command['payload'] as Record<string, unknown>;
+  if (field.startsWith('postalAddresses.')) {
+    const address: Record<string, unknown> = { addressLine1: 'Gate 1', postalCode: '0150', city: 'Oslo', [field.slice('postalAddresses.'.length)]: value };
+    return { ...command, payload: { ...payload, postalAddresses: [address] } };
+  }
+  return { ...command, payload: { ...payload, [field]: field === 'allowedValues' ? ['a', value] : value } };
+}
+
+/** A JSON text with an own key `name` inserted at the start of the payload object (or the envelope). */
+const withOwnKey = (json: string, name: string, where: 'payload' | 'envelope') =>
+  where === 'payload' ? json.replace('"payload":{', `"payload":{"${name}":{"x":1},`) : json.replace(/\}$/, `,"${name}":{"x":1}}`);
+
 function fuzzArbitrary(avro: { command: RegisteredType; result: RegisteredType }): fc.Arbitrary<(id: string) => Fuzzed> {
   const text = (value: unknown) => Buffer.from(JSON.stringify(value));
   const plain = (kind: string, value: Buffer | null, key: string | null = null): Fuzzed => ({ value, key, clientName: 'acme-ticketshop', kind });
@@ -147,6 +174,47 @@ function fuzzArbitrary(avro: { command: RegisteredType; result: RegisteredType }
     },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 100 }).map((body) => () => plain('avro: random body', frame(avro.command.id, Buffer.from(body)))) },
     { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1_000_000, max: 2 ** 31 - 1 }), fc.uint8Array({ maxLength: 40 })).map(([schemaId, body]) => () => plain('avro: unknown schema id', frame(schemaId, Buffer.from(body)))) },
+    // Hostile input (issue 9): a pathological string in every checked field, at sizes that make a
+    // backtracking pattern take seconds; more keys than allowed; a command over the size limit;
+    // own keys named like Object.prototype members; invalid UTF-8 inside a string.
+    {
+      weight: 2,
+      arbitrary: fc.tuple(fc.constantFrom(...stringFields), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1_000, max: 40_000 })).map(
+        ([[field, type], shape, n]) =>
+          (id: string) => plain(`hostile string in ${field}`, text(withString(type, field, pathological(shape, n), id))),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.constantFrom(...commandTypes), fc.integer({ min: 65, max: 5_000 })).map(
+        ([type, count]) =>
+          (id: string) => {
+            const command = validCommand(type, id);
+            const extra = Object.fromEntries(Array.from({ length: count }, (_, index) => [`k${index}`, index]));
+            return plain('too many payload keys', text({ ...command, payload: { ...(command['payload'] as object), ...extra } }));
+          },
+      ),
+    },
+    { weight: 1, arbitrary: fc.constant((id: string) => plain('command over the size limit', text(withString('UpdateProfile', 'surname', 'x'.repeat(300_000), id)))) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.constantFrom(...commandTypes), fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'), fc.constantFrom('payload', 'envelope') as fc.Arbitrary<'payload' | 'envelope'>).map(
+        ([type, name, where]) =>
+          (id: string) => plain(`own key ${name} in the ${where}`, Buffer.from(withOwnKey(JSON.stringify(validCommand(type, id)), name, where))),
+      ),
+    },
+    {
+      weight: 1,
+      // Inside a name of an otherwise valid creation: replaced silently, it would be accepted.
+      arbitrary: fc.constantFrom([0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xc0, 0xaf]).map(
+        (bad) =>
+          (id: string) => {
+            const json = JSON.stringify(validCommand('CreateProfile', id));
+            const at = json.indexOf('"Kari"') + 2;
+            return plain('invalid UTF-8 in a string', Buffer.concat([Buffer.from(json.slice(0, at)), Buffer.from(bad), Buffer.from(json.slice(at))]));
+          },
+      ),
+    },
     { weight: 1, arbitrary: fc.constant((id: string) => plain('avro: CommandResult record', makeFramed(avro.result, { commandId: id, correlationId: 'c', clientName: null, organisationId: 1, customerNumber: null, commandType: null, status: 'ACCEPTED', code: null, message: null, version: null, processedAt: new Date().toISOString() }))) },
   );
 }
