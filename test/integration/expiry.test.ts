@@ -6,6 +6,14 @@ import { actor, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
 
+/** Deletes every key of the suite's queues of one PROFILES_ENV, as if Redis had lost its data. */
+async function forgetQueues(redis: Redis, env: string): Promise<void> {
+  for (const pattern of [`profiles:erasures-${env}:*`, `profiles:expiry-reconcile-${env}:*`]) {
+    const keys = await redis.keys(pattern);
+    if (keys.length > 0) await redis.del(...keys);
+  }
+}
+
 /** Expiration and erasure (SPEC §6), with dates a few seconds ahead, through all three workers. */
 describe('expiration and erasure', () => {
   let harness: ProfileHarness;
@@ -88,8 +96,10 @@ describe('expiration and erasure', () => {
   it('after Redis lost all its data, the reconciliation still erases on time', async () => {
     const dueAt = isoAfter(new Date(), 4);
     const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: dueAt })).customerNumber!;
-    await waitFor('the erasure job in Redis', async () => (await redis.keys('profiles:erasures-*:erase-*')).length > 0);
-    await redis.flushall();
+    const env = harness.config.env;
+    await waitFor('the erasure job in Redis', async () => (await redis.keys(`profiles:erasures-${env}:erase-*`)).length > 0);
+    // Everything this suite keeps in Redis is lost (not FLUSHALL: the Redis is shared with other test runs).
+    await forgetQueues(redis, env);
     await deletedEvent(customer, 20_000);
     // Within one reconciliation interval (2 s here) of the date, plus the run itself.
     expect(Date.now() - Date.parse(dueAt)).toBeLessThan(2_000 + 5_000);
