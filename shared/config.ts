@@ -39,7 +39,14 @@ const envSchema = z.object({
   BOARD_USER: z.string().min(1).optional(),
   BOARD_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
   BOARD_DISABLED: bool.default(false),
+  CLAIM_KEY_SECRET: z.string().min(32, 'at least 32 characters').optional(),
 });
+
+/**
+ * Claim keys outside production when CLAIM_KEY_SECRET is unset (tests, a quick local run against
+ * your own services). Public, so never a protection: with NODE_ENV=production the variable is required.
+ */
+export const developmentClaimKeySecret = 'development-only-claim-key-secret-not-for-production';
 
 export type Config = {
   env: string;
@@ -50,6 +57,8 @@ export type Config = {
   ops: { port: number; board: { user: string; password: string } | 'disabled' | 'unset' };
   expiry: { reconcileIntervalMs: number; horizonMs: number; erasureConcurrency: number; erasureLockMs: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /** Key of the HMAC that turns emails and account ids into claim keys (shared/claims.ts). */
+  claimKeySecret: string;
 };
 
 /** The four service URLs; `npm start` brings the local stack up when none of them is set. */
@@ -77,6 +86,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.EXPIRATION_HORIZON_MS < 2 * e.RECONCILE_INTERVAL_MS) {
     throw new ConfigError(`invalid configuration: EXPIRATION_HORIZON_MS: must be at least twice RECONCILE_INTERVAL_MS (${2 * e.RECONCILE_INTERVAL_MS})`);
   }
+  if (!e.CLAIM_KEY_SECRET && present['NODE_ENV'] === 'production') {
+    throw new ConfigError('invalid configuration: CLAIM_KEY_SECRET: is required with NODE_ENV=production');
+  }
   const board =
     e.BOARD_DISABLED ? 'disabled' : e.BOARD_USER && e.BOARD_PASSWORD ? { user: e.BOARD_USER, password: e.BOARD_PASSWORD } : 'unset';
   return {
@@ -94,5 +106,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ops: { port: e.OPS_PORT, board },
     expiry: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, horizonMs: e.EXPIRATION_HORIZON_MS, erasureConcurrency: e.ERASURE_CONCURRENCY, erasureLockMs: e.ERASURE_LOCK_MS },
     logLevel: e.LOG_LEVEL,
+    claimKeySecret: e.CLAIM_KEY_SECRET ?? developmentClaimKeySecret,
   };
 }
