@@ -120,8 +120,9 @@ export function makeEraser(deps: EraserDeps) {
     await step('claims', () => store.deleteClaims(started.customerNumber, claims));
     await step('jobs', () => deps.removeJobs(target));
     // A command that raced the erasure may have claimed a value for the customer just before its
-    // write failed: look again, by customer number, with the other customers erased meanwhile.
-    store.sweepClaimsLater(started.customerNumber);
+    // write failed: look again later, by customer number (recorded before the receipt, so that a
+    // crash after it cannot lose the sweep).
+    await store.sweepClaimsLater(started);
     await step('event', () =>
       deps.publishDeleted(
         deletedEvent(
