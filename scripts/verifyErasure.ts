@@ -40,9 +40,14 @@ export async function verifyErasure(deps: { db: Db; redis: Redis }, target: { or
   if (!receipt) findings.push({ where: 'erasureReceipts', what: 'no erasure receipt' });
   if (await deps.db.collection('erasuresInProgress').findOne({ _id: id as never })) findings.push({ where: 'erasuresInProgress', what: 'erasure started and not completed' });
 
+  // A merged temporary profile lives on as a number in the profile it was merged into
+  // (relatedCustomerNumbers, its MERGED and DELETED events): that profile may mention the number.
+  const merged = receipt?.['reason'] === 'MERGED';
+  const mergedInto = (name: string, doc: Record<string, unknown>) =>
+    merged && name === 'profiles' && Array.isArray(doc['relatedCustomerNumbers']) && doc['relatedCustomerNumbers'].includes(target.customerNumber);
   for (const { name } of await deps.db.listCollections({}, { nameOnly: true }).toArray()) {
     for await (const doc of deps.db.collection(name).find({})) {
-      inspect(`mongodb ${deps.db.databaseName}.${name} _id=${String(doc['_id'])}`, JSON.stringify(doc), allowedCollections.has(name));
+      inspect(`mongodb ${deps.db.databaseName}.${name} _id=${String(doc['_id'])}`, JSON.stringify(doc), allowedCollections.has(name) || mergedInto(name, doc));
     }
   }
 

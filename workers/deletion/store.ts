@@ -27,7 +27,7 @@ export type ErasureStart = {
 /** A completed erasure (`erasureReceipts`), kept for audit. */
 export type ErasureReceipt = ErasureStart & { completedAt: string; steps: ErasureStep[] };
 
-export const receiptKey = (organisationId: number, customerNumber: string) => `${organisationId}:${customerNumber}`;
+export { receiptKey } from '../../shared/erasureReceipts.ts';
 
 export type ErasureStore = ReturnType<typeof makeErasureStore>;
 

@@ -5,6 +5,7 @@
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import type { ClaimKey } from '../../shared/claims.ts';
+import { recordMergedReceipt } from '../../shared/erasureReceipts.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import { byIds, serialWrites } from '../../shared/mongo.ts';
 import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
@@ -337,6 +338,7 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
       const claimsOfAccounts = temporary.customerAccounts.map((account) => claimKey(org, account));
       if (claimsOfAccounts.length > 0) await write(() => accounts.updateMany({ _id: { $in: claimsOfAccounts }, customerNumber: temporary._id }, { $set: { customerNumber: permanentNumber } }));
       if (temporary.email) await write(() => emails.deleteOne({ _id: claimKey(org, temporary.email!.toLowerCase()), customerNumber: temporary._id }));
+      await write(() => recordMergedReceipt(db, { organisationId: org, customerNumber: temporary._id, version: temporary.version }, new Date()));
       await write(() => profiles.deleteOne({ _id: temporary._id, mergingInto: permanentNumber }));
     },
 
