@@ -230,13 +230,28 @@ start_redis() {
   wait_for redis 30 "$STACK_DIR/run/redis.pid" redis "$REDIS_URL"
 }
 
+# The local stack's CLAIM_KEY_SECRET (the key of the claim hashes): generated once and kept with
+# the stack's data, since claims written with one secret are not found with another.
+claim_key_secret() {
+  local file="$STACK_DIR/claim-key-secret"
+  if [ ! -s "$file" ]; then
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$file.tmp") && mv "$file.tmp" "$file"
+    log "generated the local claim key secret in $file"
+  fi
+  cat "$file"
+}
+
 write_env() {
-  cat >"$STACK_DIR/env" <<EOF
+  local secret
+  secret=$(claim_key_secret)
+  (umask 077 && cat >"$STACK_DIR/env" <<EOF
 KAFKA_BROKERS=$KAFKA_BROKERS
 SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL
 MONGODB_URI=$MONGODB_URI
 REDIS_URL=$REDIS_URL
+CLAIM_KEY_SECRET=$secret
 EOF
+  )
 }
 
 up() {

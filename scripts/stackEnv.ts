@@ -25,6 +25,7 @@ export function useLocalStackWhenUnconfigured(options: { start: boolean }): bool
   if (serviceVariables.some((name) => process.env[name])) return false;
   if (options.start) execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
   else if (!existsSync(`${projectRoot}.stack/env`)) return false;
-  Object.assign(process.env, readStackEnv());
+  // A variable set by the caller (CLAIM_KEY_SECRET, say) wins over the stack's.
+  for (const [name, value] of Object.entries(readStackEnv())) if (!process.env[name]) process.env[name] = value;
   return true;
 }

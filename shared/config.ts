@@ -68,7 +68,14 @@ const envSchema = z.object({
     .max(10_000, { abort: true, message: 'at most 10000 characters' })
     .transform((value, context) => parseOrganisationIds(value) ?? (context.addIssue({ code: 'custom', message: organisationIdsMessage }), z.NEVER))
     .optional(),
+  CLAIM_KEY_SECRET: z.string().min(32, 'at least 32 characters').optional(),
 });
+
+/**
+ * Claim keys outside production when CLAIM_KEY_SECRET is unset (tests, a quick local run against
+ * your own services). Public, so never a protection: with NODE_ENV=production the variable is required.
+ */
+export const developmentClaimKeySecret = 'development-only-claim-key-secret-not-for-production';
 
 export type Config = {
   env: string;
@@ -81,6 +88,8 @@ export type Config = {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   /** ORGANISATION_IDS: the organisations whose commands are served; others are UNKNOWN_ORGANISATION. */
   organisations: OrganisationIds;
+  /** Key of the HMAC that turns emails and account ids into claim keys (shared/claims.ts). */
+  claimKeySecret: string;
 };
 
 /**
@@ -118,6 +127,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.EXPIRATION_HORIZON_MS < 2 * e.RECONCILE_INTERVAL_MS) {
     throw new ConfigError(`invalid configuration: EXPIRATION_HORIZON_MS: must be at least twice RECONCILE_INTERVAL_MS (${2 * e.RECONCILE_INTERVAL_MS})`);
   }
+  if (!e.CLAIM_KEY_SECRET && present['NODE_ENV'] === 'production') {
+    throw new ConfigError('invalid configuration: CLAIM_KEY_SECRET: is required with NODE_ENV=production');
+  }
   const board =
     e.BOARD_DISABLED ? 'disabled' : e.BOARD_USER && e.BOARD_PASSWORD ? { user: e.BOARD_USER, password: e.BOARD_PASSWORD } : 'unset';
   return {
@@ -136,5 +148,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     expiry: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, horizonMs: e.EXPIRATION_HORIZON_MS, erasureConcurrency: e.ERASURE_CONCURRENCY, erasureLockMs: e.ERASURE_LOCK_MS },
     logLevel: e.LOG_LEVEL,
     organisations: e.ORGANISATION_IDS ?? 'all',
+    claimKeySecret: e.CLAIM_KEY_SECRET ?? developmentClaimKeySecret,
   };
 }

@@ -16,7 +16,7 @@ const indexes: { collection: string; key: Record<string, 1>; name: string }[] = 
 ];
 
 /** Collections are created explicitly too: FerretDB creates a missing one under the same lock. */
-const collections = ['profiles', 'commands', 'relaySteps', 'emailClaims', 'accountClaims', 'preferenceDefinitions', 'counters', 'erasuresInProgress', 'erasureReceipts'];
+const collections = ['profiles', 'commands', 'relaySteps', 'emailClaims', 'accountClaims', 'preferenceDefinitions', 'counters', 'erasuresInProgress', 'erasureReceipts', 'claimSweeps'];
 
 export async function ensureIndexes(db: Db): Promise<void> {
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((collection) => collection.name));

@@ -35,6 +35,7 @@ import { startDeletionWorker } from '../../workers/deletion/index.ts';
 import type { CustomerChanged } from '../../workers/profile/model.ts';
 import { reconcileQueueName, startScheduler } from '../../workers/scheduler/index.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
+import { makeClaimKey } from '../../shared/claims.ts';
 import { benchExpiryOrganisation, benchProfile, insertProfiles, type InsertReport } from './expiryData.ts';
 import { observe, percentile } from './observe.ts';
 import { deleteKeys, keySpace, usedMemory, type KeySpace } from './redisMemory.ts';
@@ -166,7 +167,7 @@ async function measureErasures() {
   const insert = await insertProfiles(mongo.db, {
     count: profileCount,
     batch,
-    claims: withClaims,
+    claims: withClaims && makeClaimKey(config.claimKeySecret),
     make: (index) => benchProfile(index, { base: 3_000_000, expirationDate: dueAt, now }),
     onProgress: insertProgress('inserting due profiles', profileCount),
   });

@@ -3,7 +3,8 @@
 // claims, as if they had been created by CreateTemporaryProfile / deactivated by DeactivateCustomer.
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
-import { claimKey, type ClaimDoc, type ProfileDoc } from '../../workers/profile/store.ts';
+import type { ClaimKey } from '../../shared/claims.ts';
+import type { ClaimDoc, ProfileDoc } from '../../workers/profile/store.ts';
 
 export const benchExpiryOrganisation = 1;
 
@@ -54,7 +55,7 @@ export function benchProfile(index: number, options: { base: number; expirationD
 }
 
 /** The email claim a profile holds (none for a deactivated one). */
-export function claimOf(profile: ProfileDoc): ClaimDoc | null {
+export function claimOf(profile: ProfileDoc, claimKey: ClaimKey): ClaimDoc | null {
   return profile.status === 'D' || !profile.email ? null : { _id: claimKey(profile.organisationId, profile.email.toLowerCase()), customerNumber: profile.customerNumber };
 }
 
@@ -66,7 +67,7 @@ export type InsertReport = { documents: number; claims: number; seconds: number;
  */
 export async function insertProfiles(
   db: Db,
-  options: { count: number; batch: number; claims: boolean; make: (index: number) => ProfileDoc; onProgress?: (done: number) => void },
+  options: { count: number; batch: number; claims: ClaimKey | false; make: (index: number) => ProfileDoc; onProgress?: (done: number) => void },
 ): Promise<InsertReport> {
   const profiles = db.collection<ProfileDoc>('profiles');
   const emailClaims = db.collection<ClaimDoc>('emailClaims');
@@ -76,7 +77,8 @@ export async function insertProfiles(
     const docs = Array.from({ length: Math.min(options.batch, options.count - start) }, (_, offset) => options.make(start + offset));
     await profiles.insertMany(docs, { ordered: false });
     if (options.claims) {
-      const claimDocs = docs.map(claimOf).filter((claim): claim is ClaimDoc => claim !== null);
+      const claimKey = options.claims;
+      const claimDocs = docs.map((doc) => claimOf(doc, claimKey)).filter((claim): claim is ClaimDoc => claim !== null);
       if (claimDocs.length > 0) await emailClaims.insertMany(claimDocs, { ordered: false });
       claims += claimDocs.length;
     }

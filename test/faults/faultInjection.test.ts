@@ -9,7 +9,6 @@
 // (.stack, started by globalSetup when no service variables are set) or another one named by
 // STACK_DIR together with the four service variables.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,8 @@ import { prng } from '../../scripts/bench/workload.ts';
 import { randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { freePort, SuiteProcess, withDatabase } from '../helpers/suiteProcess.ts';
 import { readToEnd } from '../helpers/topicReader.ts';
+import { makeClaimKey } from '../../shared/claims.ts';
+import { developmentClaimKeySecret } from '../../shared/config.ts';
 
 const total = Number(process.env['FAULTS_COMMANDS'] ?? 20_000);
 const processCount = Number(process.env['FAULTS_WORKERS'] ?? 2);
@@ -122,6 +123,8 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
     ]);
     await admin.disconnect();
     mongo = await connectMongo(withDatabase(services.MONGODB_URI, database));
+    // The suite processes' claim keys (their CLAIM_KEY_SECRET: the stack's, yours, or the development one).
+    const claimKey = makeClaimKey((services as Record<string, string | undefined>)['CLAIM_KEY_SECRET'] || process.env['CLAIM_KEY_SECRET'] || developmentClaimKeySecret);
     const workerEnv = {
       ...services,
       MONGODB_URI: withDatabase(services.MONGODB_URI, database),
@@ -551,7 +554,7 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
           // Every address of the workload is `<commandId>@faults.example`, used by this command only:
           // EMAIL_TAKEN can only be the command's own claim. Evidence from MongoDB.
           const org = Number(command['organisationId']);
-          const claim = await mongo.db.collection('emailClaims').findOne({ _id: `${org}:${createHash('sha256').update(email.toLowerCase()).digest('base64url')}` as never });
+          const claim = await mongo.db.collection('emailClaims').findOne({ _id: claimKey(org, email.toLowerCase()) as never });
           const reservation = await mongo.db.collection('commands').findOne({ _id: reservationKey(`${org}:${commandId}`) as never });
           const owner = claim ? String(claim['customerNumber']) : null;
           finding('EMAIL_TAKEN by the command\'s own claim (an address no other command used)',

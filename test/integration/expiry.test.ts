@@ -1,10 +1,21 @@
+import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeErasureJobs, makeErasureQueue } from '../../shared/erasureQueue.ts';
 import { makeRedis, type Redis } from '../../shared/redis.ts';
 import { verifyErasure } from '../../scripts/verifyErasure.ts';
 import { startCrashingWorker } from '../helpers/crashing.ts';
 import { actor, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
+import { makeReconciler } from '../../workers/scheduler/reconcile.ts';
+
+/** Deletes every key of the suite's queues of one PROFILES_ENV, as if Redis had lost its data. */
+async function forgetQueues(redis: Redis, env: string): Promise<void> {
+  for (const pattern of [`profiles:erasures-${env}:*`, `profiles:expiry-reconcile-${env}:*`]) {
+    const keys = await redis.keys(pattern);
+    if (keys.length > 0) await redis.del(...keys);
+  }
+}
 
 /** Expiration and erasure (SPEC §6), with dates a few seconds ahead, through all three workers. */
 describe('expiration and erasure', () => {
@@ -88,12 +99,38 @@ describe('expiration and erasure', () => {
   it('after Redis lost all its data, the reconciliation still erases on time', async () => {
     const dueAt = isoAfter(new Date(), 4);
     const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: dueAt })).customerNumber!;
-    await waitFor('the erasure job in Redis', async () => (await redis.keys('profiles:erasures-*:erase-*')).length > 0);
-    await redis.flushall();
+    const env = harness.config.env;
+    await waitFor('the erasure job in Redis', async () => (await redis.keys(`profiles:erasures-${env}:erase-*`)).length > 0);
+    // Everything this suite keeps in Redis is lost (not FLUSHALL: the Redis is shared with other test runs).
+    await forgetQueues(redis, env);
     await deletedEvent(customer, 20_000);
     // Within one reconciliation interval (2 s here) of the date, plus the run itself.
     expect(Date.now() - Date.parse(dueAt)).toBeLessThan(2_000 + 5_000);
     expect(await profileExists(customer)).toBe(false);
+  });
+
+  it('an erasure job that failed for good is retried by the reconciliation: the customer is erased and nothing stays overdue', async () => {
+    await harness.stopExpiryWorkers();
+    let runs = 0;
+    await harness.startExpiryWorkers({
+      beforeStep: (step) => {
+        // As BullMQ fails a job that stalled too often, or whose attempts an outage used up.
+        if (step === 'profile' && runs++ === 0) throw new UnrecoverableError('simulated: the erasure job failed for good');
+      },
+    });
+    const customer = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 2) })).customerNumber!;
+    const event = await deletedEvent(customer, 30_000);
+    expect(runs).toBe(2);
+    expect(event).toMatchObject({ reason: 'EXPIRED', profile: null });
+    expect(await profileExists(customer)).toBe(false);
+    // What profiles_expirations_overdue is set from: back to 0 by itself.
+    const queue = makeErasureQueue(harness.config.env, harness.config.redisUrl);
+    try {
+      const report = await makeReconciler({ db: harness.mongo.db, jobs: makeErasureJobs(queue), horizonMs: 20_000, clock: () => new Date() }).run();
+      expect(report.overdue).toBe(0);
+    } finally {
+      await queue.close();
+    }
   });
 
   it('an erasure interrupted mid-saga resumes and completes', async () => {

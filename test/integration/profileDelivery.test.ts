@@ -4,7 +4,8 @@ import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
 import { changedEvent } from '../../workers/profile/domain.ts';
-import { claimKey, commandKey, entriesOf, makeProfileStore, packEntry, toProfile, type ProfileDoc } from '../../workers/profile/store.ts';
+import { commandKey, entriesOf, makeProfileStore, packEntry, toProfile, type ProfileDoc } from '../../workers/profile/store.ts';
+import { makeClaimKey } from '../../shared/claims.ts';
 
 /** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
 describe('profile worker: delivery guarantees', () => {
@@ -213,7 +214,7 @@ describe('profile worker: delivery guarantees', () => {
       // What the relay does first, before it produces: the result made durable.
       const written = (await h.mongo.db.collection<ProfileDoc>('profiles').findOne({ createdBy: 'agent-7' }))!;
       const [entry] = entriesOf(written);
-      await makeProfileStore(h.mongo.db).putResults([{ _id: commandKey(1, create['commandId'] as string), result: entry!.result!, resultKey: entry!.resultKey ?? '' }]);
+      await makeProfileStore(h.mongo.db, { claimKey: makeClaimKey(h.config.claimKeySecret) }).putResults([{ _id: commandKey(1, create['commandId'] as string), result: entry!.result!, resultKey: entry!.resultKey ?? '' }]);
 
       await h.startWorker();
       expect(await h.result(create['commandId'] as string, 40_000)).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: written._id });
@@ -267,9 +268,9 @@ describe('profile worker: batches that mix related commands', () => {
     const h = harness;
     const create = commandJson('CreateProfile', { ...creator, firstName: 'Half', surname: 'Done', email: 'half.done@example.com' });
     // What the interrupted attempt left: the number reserved, the email claimed for it, no profile.
-    const reserved = await makeProfileStore(h.mongo.db).allocateNumbers(1);
-    await makeProfileStore(h.mongo.db).reserveCreations([{ _id: commandKey(1, create['commandId'] as string), customerNumber: reserved[0]!, resultKey: '' }]);
-    await h.mongo.db.collection('emailClaims').insertOne({ _id: claimKey(1, 'half.done@example.com') as never, customerNumber: reserved[0], at: new Date() });
+    const reserved = await makeProfileStore(h.mongo.db, { claimKey: makeClaimKey(h.config.claimKeySecret) }).allocateNumbers(1);
+    await makeProfileStore(h.mongo.db, { claimKey: makeClaimKey(h.config.claimKeySecret) }).reserveCreations([{ _id: commandKey(1, create['commandId'] as string), customerNumber: reserved[0]!, resultKey: '' }]);
+    await h.mongo.db.collection('emailClaims').insertOne({ _id: makeClaimKey(h.config.claimKeySecret)(1, 'half.done@example.com') as never, customerNumber: reserved[0], at: new Date() });
 
     await h.send(create);
     expect(await h.result(create['commandId'] as string)).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: reserved[0] });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { repairOf } from '../../shared/erasureQueue.ts';
 import { erasureDueOf, erasureJobId } from '../../shared/expiry.ts';
 import { latestPerCustomer, planSchedule } from '../../workers/scheduler/plan.ts';
 
@@ -39,5 +40,25 @@ describe('planSchedule', () => {
       { organisationId: 1, customerNumber: '5', version: 2, dueAt: 'c' },
     ];
     expect(latestPerCustomer(records)).toEqual([records[1], records[2]]);
+  });
+});
+
+describe('repairOf', () => {
+  const at = Date.parse('2026-11-22T12:00:00Z');
+  it('given a job failed for good or finished, then it is retried, whatever the mode', () => {
+    expect(repairOf({ kind: 'failed' }, at, 'not-later')).toBe('retry-failed');
+    expect(repairOf({ kind: 'completed' }, at, 'exact')).toBe('retry-completed');
+  });
+  it('given a job delayed past its date, then it is moved, by the scheduler and the reconciliation alike', () => {
+    expect(repairOf({ kind: 'delayed', fireAt: at + 60_000 }, at, 'not-later')).toBe('move');
+    expect(repairOf({ kind: 'delayed', fireAt: at + 60_000 }, at, 'exact')).toBe('move');
+  });
+  it('given a job delayed before its date, then only the scheduler moves it (the reconciliation may have read an older date)', () => {
+    expect(repairOf({ kind: 'delayed', fireAt: at - 60_000 }, at, 'not-later')).toBeNull();
+    expect(repairOf({ kind: 'delayed', fireAt: at - 60_000 }, at, 'exact')).toBe('move');
+  });
+  it('given a job at its date (within a second), waiting or running, then it is left alone', () => {
+    expect(repairOf({ kind: 'delayed', fireAt: at + 500 }, at, 'exact')).toBeNull();
+    expect(repairOf({ kind: 'elsewhere' }, at, 'exact')).toBeNull();
   });
 });

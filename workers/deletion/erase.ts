@@ -1,12 +1,13 @@
 // The erasure saga (SPEC §6): idempotent and resumable. A start record is written first; every
 // step is safe to repeat, so a crash anywhere resumes from the start record at the next run of the
 // job; the receipt, with every step, is written when it completes.
+import type { ClaimKey } from '../../shared/claims.ts';
 import { erasureDueOf } from '../../shared/expiry.ts';
 import { SuiteError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { deletedEvent } from '../profile/domain.ts';
 import type { CustomerChanged } from '../profile/model.ts';
-import { claimKey, type ProfileDoc } from '../profile/store.ts';
+import type { ProfileDoc } from '../profile/store.ts';
 import { erasureSteps, receiptKey, type ErasureReceipt, type ErasureStart, type ErasureStep, type ErasureStore } from './store.ts';
 
 export type ErasureTarget = { organisationId: number; customerNumber: string };
@@ -20,6 +21,8 @@ export type ErasureOutcome =
 
 export type EraserDeps = {
   store: ErasureStore;
+  /** Claim keys, with the profile worker's secret (shared/claims.ts). */
+  claimKey: ClaimKey;
   /** Removes every queue job about the customer (but the one running this erasure). */
   removeJobs: (target: ErasureTarget) => Promise<void>;
   /** Publishes the DELETED event; resolves once the broker acknowledged it. */
@@ -39,7 +42,7 @@ export class UnrelayedChangesError extends SuiteError {
 }
 
 /** The claim keys a profile may hold: its email (and the one it replaced), its accounts. */
-function claimsOf(profile: ProfileDoc): { emails: string[]; accounts: string[] } {
+function claimsOf(profile: ProfileDoc, claimKey: ClaimKey): { emails: string[]; accounts: string[] } {
   const emails = [profile.email, profile.emailOld].flatMap((email) => (email ? [claimKey(profile.organisationId, email.toLowerCase())] : []));
   return { emails: [...new Set(emails)], accounts: profile.customerAccounts.map((account) => claimKey(profile.organisationId, account)) };
 }
@@ -95,7 +98,7 @@ export function makeEraser(deps: EraserDeps) {
       ({ start: started, profile } = begun);
     }
     // The claims of the profile as erased, by key; unknown once it is gone (then by customer number).
-    const claims = profile && profile.version === started.lastVersion && profile.organisationId === started.organisationId ? claimsOf(profile) : undefined;
+    const claims = profile && profile.version === started.lastVersion && profile.organisationId === started.organisationId ? claimsOf(profile, deps.claimKey) : undefined;
 
     let decideAgain = false;
     await step('profile', async () => {
@@ -117,8 +120,9 @@ export function makeEraser(deps: EraserDeps) {
     await step('claims', () => store.deleteClaims(started.customerNumber, claims));
     await step('jobs', () => deps.removeJobs(target));
     // A command that raced the erasure may have claimed a value for the customer just before its
-    // write failed: look again, by customer number, with the other customers erased meanwhile.
-    store.sweepClaimsLater(started.customerNumber);
+    // write failed: look again later, by customer number (recorded before the receipt, so that a
+    // crash after it cannot lose the sweep).
+    await store.sweepClaimsLater(started);
     await step('event', () =>
       deps.publishDeleted(
         deletedEvent(

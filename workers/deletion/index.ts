@@ -3,6 +3,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
+import { makeClaimKey } from '../../shared/claims.ts';
 import type { Config } from '../../shared/config.ts';
 import { erasureQueueName, makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
 import { ensureTopics, makeProducer, sendInChunks } from '../../shared/kafka.ts';
@@ -19,7 +20,7 @@ import { makeEraser, type ErasureOutcome, type EraserDeps } from './erase.ts';
 import { makeErasureStore } from './store.ts';
 
 export type DeletionWorkerDeps = {
-  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'redisUrl' | 'expiry'>;
+  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'redisUrl' | 'expiry' | 'claimKeySecret'>;
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
@@ -72,6 +73,7 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
   const jobs = makeErasureJobs(queue);
   const eraser = makeEraser({
     store,
+    claimKey: makeClaimKey(config.claimKeySecret),
     clock: () => new Date(),
     logger,
     removeJobs: (target) => jobs.cancel(target),

@@ -27,17 +27,37 @@ export type ErasureStart = {
 /** A completed erasure (`erasureReceipts`), kept for audit. */
 export type ErasureReceipt = ErasureStart & { completedAt: string; steps: ErasureStep[] };
 
-export const receiptKey = (organisationId: number, customerNumber: string) => `${organisationId}:${customerNumber}`;
+export { receiptKey } from '../../shared/erasureReceipts.ts';
 
 export type ErasureStore = ReturnType<typeof makeErasureStore>;
 
 /** Statements per bulk write (erasures combined in one turn). */
 const bulkChunk = 500;
 
-/** How often the claims of recently erased customers are looked for again (see `sweepClaimsLater`). */
-const claimSweepIntervalMs = 30_000;
+/**
+ * A claim sweep (`claimSweeps`): the claims of an erased customer are looked for once more, by
+ * customer number, once `at` has passed. Recorded in MongoDB by the saga before its receipt, so that
+ * a process that stops (or crashes) before the sweep leaves it to the next one.
+ */
+export type ClaimSweep = { _id: string; customerNumber: string; at: Date };
 
-export function makeErasureStore(db: Db) {
+export type ErasureStoreOptions = {
+  /**
+   * How long after an erasure its customer's claims are looked for again: longer than a command
+   * that raced the erasure takes from claiming a value to its failed write.
+   * @defaultValue 30_000
+   */
+  claimSweepDelayMs?: number;
+  /** How often due claim sweeps are run. @defaultValue 30_000 */
+  claimSweepIntervalMs?: number;
+};
+
+/** Claim sweeps run per query. */
+const sweepChunk = 1_000;
+
+export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
+  const claimSweepDelayMs = options.claimSweepDelayMs ?? 30_000;
+  const claimSweepIntervalMs = options.claimSweepIntervalMs ?? 30_000;
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
   const inProgress: Collection<ErasureStart> = db.collection('erasuresInProgress');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
@@ -46,6 +66,7 @@ export function makeErasureStore(db: Db) {
   const emailClaims = db.collection<{ _id: string; customerNumber: string }>('emailClaims');
   const accountClaims = db.collection<{ _id: string; customerNumber: string }>('accountClaims');
   const claimCollections = [emailClaims, accountClaims];
+  const claimSweeps: Collection<ClaimSweep> = db.collection('claimSweeps');
 
   // The sagas running at once share their writes: one statement per kind and turn (group commit).
   // No saga ever updates a document: FerretDB pays per updated document what several inserts
@@ -68,6 +89,7 @@ export function makeErasureStore(db: Db) {
     );
   const insertStart = insertIgnoringDuplicates(inProgress);
   const insertReceipt = insertIgnoringDuplicates(receipts);
+  const insertSweep = insertIgnoringDuplicates(claimSweeps);
   // One `deleteMany` per version among the turn's documents (few: most are erased at a low one),
   // each deleted only at the version its saga decided on. A bulk delete does not say which went:
   // when fewer did than asked, every caller hears "not deleted" and checks for itself.
@@ -114,17 +136,29 @@ export function makeErasureStore(db: Db) {
   const findStarts = findByIds(inProgress);
   const findProfiles = findByIds(profiles);
 
-  // Customers erased lately whose claims are looked for once more, by customer number.
-  const toSweep = new Set<string>();
-  const sweep = async () => {
-    if (toSweep.size === 0) return;
-    const customerNumbers = [...toSweep];
-    toSweep.clear();
-    for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber: { $in: customerNumbers } }));
+  /** Runs the claim sweeps that are due; returns how many ran. */
+  const sweepDue = async (): Promise<number> => {
+    let swept = 0;
+    for (;;) {
+      const due = await claimSweeps.find({ at: { $lte: new Date() } }, { limit: sweepChunk, batchSize: sweepChunk + 1 }).toArray();
+      if (due.length === 0) return swept;
+      const customerNumbers = [...new Set(due.map((sweep) => sweep.customerNumber))];
+      for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber: { $in: customerNumbers } }));
+      // Only once the claims are gone: a sweep interrupted here runs again.
+      await write(() => claimSweeps.deleteMany({ _id: { $in: due.map((sweep) => sweep._id) } }));
+      swept += due.length;
+      if (due.length < sweepChunk) return swept;
+    }
   };
-  let sweeping: Promise<void> = Promise.resolve();
+  // One sweep at a time in this process (the timer's and a caller's).
+  let sweeping: Promise<unknown> = Promise.resolve();
+  const sweepClaims = (): Promise<number> => {
+    const run = sweeping.then(sweepDue, sweepDue);
+    sweeping = run.catch(() => undefined);
+    return run;
+  };
   const sweeper = setInterval(() => {
-    sweeping = sweeping.then(sweep).catch(() => undefined);
+    sweepClaims().catch(() => undefined); // the next tick tries again
   }, claimSweepIntervalMs);
   sweeper.unref();
 
@@ -170,16 +204,18 @@ export function makeErasureStore(db: Db) {
       ]);
     },
     /**
-     * Looks for the customer's claims once more within {@link claimSweepIntervalMs}, by customer
-     * number, together with every other customer erased meanwhile (one query per collection).
+     * Records that the customer's claims are to be looked for once more, by customer number, after
+     * {@link ErasureStoreOptions.claimSweepDelayMs} (durable: any process's sweeper runs it).
      */
-    sweepClaimsLater(customerNumber: string): void {
-      toSweep.add(customerNumber);
+    async sweepClaimsLater(start: Pick<ErasureStart, '_id' | 'customerNumber'>): Promise<void> {
+      await insertSweep({ _id: start._id, customerNumber: start.customerNumber, at: new Date(Date.now() + claimSweepDelayMs) });
     },
-    /** Runs the pending sweep now and stops the timer (worker shutdown). */
+    /** Runs the claim sweeps that are due now (the timer does it every interval); returns how many. */
+    sweepClaims,
+    /** Stops the timer (worker shutdown); sweeps not yet run stay recorded for the next process. */
     async close(): Promise<void> {
       clearInterval(sweeper);
-      await (sweeping = sweeping.then(sweep).catch(() => undefined));
+      await sweeping;
     },
   };
 }

@@ -12,7 +12,7 @@ import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type Decid
 import { decodeMessage } from './messages.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import type { DlqRecord, LooseResult, Relay } from './relay.ts';
-import { claimKey, claimLeaseMs, commandKey, definitionKey, entriesOf, owedOf, packEntry, stepsOf, toProfile, WriteConflict, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
+import { claimLeaseMs, commandKey, definitionKey, entriesOf, owedOf, packEntry, stepsOf, toProfile, WriteConflict, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, type ProfileStore } from './store.ts';
 
 export type HandlerDeps = {
   store: ProfileStore;
@@ -75,6 +75,7 @@ const latestOf = (docs: ProfileDoc[]) => [...new Map(docs.map((doc) => [doc._id,
 
 export function makeCommandHandler(deps: HandlerDeps) {
   const { store, relay, codec, logger, clock } = deps;
+  const { claimKey } = store;
   const maxAttempts = deps.maxAttempts ?? 8;
 
   const resultOf = (

@@ -8,6 +8,7 @@ import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import type { Mongo } from '../../shared/mongo.ts';
+import { makeClaimKey } from '../../shared/claims.ts';
 import { topics } from '../../shared/topics.ts';
 import { makeCommandHandler, type HandlerDeps } from './handler.ts';
 import { newProfileUuid } from './ids.ts';
@@ -16,7 +17,7 @@ import { makeRelay } from './relay.ts';
 import { makeProfileStore } from './store.ts';
 
 export type ProfileWorkerDeps = {
-  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'organisations'>;
+  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'organisations' | 'claimKeySecret'>;
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
@@ -59,7 +60,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     readSchemaFile(schemaFile('CustomerCommand')).then((schema) => codec.register(schema)),
   ]);
 
-  const store = makeProfileStore(mongo.db);
+  const store = makeProfileStore(mongo.db, { claimKey: makeClaimKey(config.claimKeySecret) });
   await store.ensureIndexes();
   const producer = makeProducer(kafka);
   await producer.connect();

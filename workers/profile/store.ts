@@ -2,9 +2,10 @@
 // transactions (FerretDB): every change is one atomic document write, guarded by the version it
 // was decided on; what must leave the process (events, results) is kept inside that same write
 // (`pending`) until it is relayed. Lookups go by _id, which every MongoDB-wire server serves well.
-import { createHash } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
+import type { ClaimKey } from '../../shared/claims.ts';
+import { recordMergedReceipt } from '../../shared/erasureReceipts.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import { byIds, serialWrites } from '../../shared/mongo.ts';
 import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
@@ -112,11 +113,6 @@ const bulkChunk = 1_000;
 const customerNumberBase = 1_000_000;
 
 export const commandKey = (organisationId: number | null, commandId: string) => `${organisationId ?? 0}:${commandId}`;
-/**
- * Claims are keyed by a hash of the value, so the claim collections never hold an email address or
- * an account id in clear (they are lookup keys only).
- */
-export const claimKey = (organisationId: number, value: string) => `${organisationId}:${createHash('sha256').update(value).digest('base64url')}`;
 export const definitionKey = (organisationId: number, key: string) => `${organisationId}:${key}`;
 
 /** A write lost a race with another process (version moved on, unique value claimed): decide again. */
@@ -138,7 +134,18 @@ const isDuplicateKey = (error: unknown) =>
 
 export type ProfileStore = ReturnType<typeof makeProfileStore>;
 
-export function makeProfileStore(db: Db, options: { numberBlockSize?: number } = {}) {
+export type ProfileStoreOptions = {
+  /**
+   * Claim keys: a keyed hash of the value (shared/claims.ts `makeClaimKey(config.claimKeySecret)`),
+   * so the claim collections never hold an email address or an account id, even hashed plainly.
+   */
+  claimKey: ClaimKey;
+  /** Customer numbers reserved per round trip. @defaultValue 1_000 */
+  numberBlockSize?: number;
+};
+
+export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
+  const { claimKey } = options;
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
   const commands: Collection<StoredCommand> = db.collection('commands');
   const relaySteps: Collection<RelayStep> = db.collection('relaySteps');
@@ -197,6 +204,8 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
 
   return {
     profiles,
+    /** The claim key of a value (emails lower-cased by the caller). */
+    claimKey,
     emails: claimsOf(emails),
     accounts: claimsOf(accounts),
 
@@ -374,6 +383,7 @@ export function makeProfileStore(db: Db, options: { numberBlockSize?: number } =
       const claimsOfAccounts = temporary.customerAccounts.map((account) => claimKey(org, account));
       if (claimsOfAccounts.length > 0) await write(() => accounts.updateMany({ _id: { $in: claimsOfAccounts }, customerNumber: temporary._id }, { $set: { customerNumber: permanentNumber } }));
       if (temporary.email) await write(() => emails.deleteOne({ _id: claimKey(org, temporary.email!.toLowerCase()), customerNumber: temporary._id }));
+      await write(() => recordMergedReceipt(db, { organisationId: org, customerNumber: temporary._id, version: temporary.version }, new Date()));
       await write(() => profiles.deleteOne({ _id: temporary._id, mergingInto: permanentNumber }));
     },
 

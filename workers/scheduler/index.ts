@@ -2,7 +2,7 @@
 // (BullMQ) for what is due within the horizon, and reconciles with MongoDB periodically. Wiring only.
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../shared/config.ts';
-import { makeErasureJobs, makeErasureQueue } from '../../shared/erasureQueue.ts';
+import { makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
 import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
 import { ensureTopics, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
@@ -55,7 +55,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
       const report = await reconciler.run();
       deps.metrics?.expirationsPending.set(report.pending);
       deps.metrics?.expirationsOverdue.set(report.overdue);
-      if (report.overdue > 0) logger.warn(report, 'overdue expirations found by the reconciliation');
+      if (report.overdue > 0 || report.repaired > 0) logger.warn(report, 'overdue expirations or stuck erasure jobs found by the reconciliation');
       return report;
     },
     { redisUrl: config.redisUrl, concurrency: 1 },
@@ -89,14 +89,17 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
       const docs = new Map(
         (await profiles.find({ _id: { $in: latest.map((record) => record.customerNumber) } }, { projection: { organisationId: 1, profileType: 1, status: 1, expirationDate: 1, mergingInto: 1 } }).toArray()).map((doc) => [doc._id, doc]),
       );
+      const toSchedule: { target: ErasureJobData; dueAt: number }[] = [];
       for (const record of latest) {
         const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };
         const doc = docs.get(record.customerNumber);
         const due = doc && doc.organisationId === record.organisationId && !doc.mergingInto ? erasureDueOf(doc) : null;
         const plan = planSchedule({ dueAt: due?.dueAt ?? null }, now, horizonMs);
-        if (plan.kind === 'schedule') await jobs.schedule(target, plan.dueAt, now);
+        if (plan.kind === 'schedule') toSchedule.push({ target, dueAt: plan.dueAt });
         else await jobs.cancel(target);
       }
+      // Read from MongoDB just now: each job fires at its profile's date, moved earlier or later.
+      await jobs.ensure(toSchedule, now, 'exact');
     },
   });
   logger.info({ topic: names.expirations, horizonMs, reconcileIntervalMs }, 'scheduler ready');

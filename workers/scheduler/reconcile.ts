@@ -1,6 +1,7 @@
 // The reconciliation: MongoDB is the source of truth. Every run loads what is due before the end
-// of the horizon and makes sure each has its job (adding an existing job id is a no-op), so that
-// even after Redis lost everything nothing outlives its date by more than one interval.
+// of the horizon and makes sure each has a job that will run by its date, whatever became of the
+// one it had (lost with Redis' data, failed for good, finished early, delayed past the date), so
+// that nothing outlives its date by more than one interval.
 import type { Collection, Db } from 'mongodb';
 import type { ErasureJobs } from '../../shared/erasureQueue.ts';
 import { erasureDueOf } from '../../shared/expiry.ts';
@@ -8,8 +9,11 @@ import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 
 type ExpiringDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null };
 
-/** `pending`: scheduled and not yet due (within the horizon). */
-export type ReconcileReport = { scheduled: number; overdue: number; pending: number };
+/**
+ * `pending`: scheduled and not yet due (within the horizon); `overdue`: due more than 5 s ago and
+ * not erased yet; `repaired`: existing jobs retried or moved earlier by this run.
+ */
+export type ReconcileReport = { scheduled: number; overdue: number; pending: number; repaired: number };
 
 export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'scheduleMany'>; horizonMs: number; clock: () => Date }) {
   const profiles: Collection<ExpiringDoc> = deps.db.collection('profiles');
@@ -32,10 +36,10 @@ export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'schedule
         .find({}, { projection: { organisationId: 1, customerNumber: 1 } })
         .toArray();
       items.push(...unfinished.map((receipt) => ({ target: { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber }, dueAt: now })));
-      await deps.jobs.scheduleMany(items, now);
+      const repaired = await deps.jobs.scheduleMany(items, now);
       // Not a count of every profile with a date: on FerretDB that is one more scan of them all.
       const pending = items.filter((item) => item.dueAt > now).length;
-      return { scheduled: items.length, overdue: items.filter((item) => item.dueAt < now - 5_000).length, pending };
+      return { scheduled: items.length, overdue: items.filter((item) => item.dueAt < now - 5_000).length, pending, repaired };
     },
   };
 }

@@ -1,0 +1,58 @@
+// Erasure receipts (`erasureReceipts`, SPEC §6): one per erased customer, kept for audit, without
+// personal data. The deletion worker writes one when its saga completes (EXPIRED,
+// DEACTIVATION_EXPIRED); the profile worker writes one when a merge removes a temporary profile
+// (MERGED). A customer that has a receipt is never erased again.
+import type { Db } from 'mongodb';
+import type { ErasureReason } from './expiry.ts';
+
+export type ReceiptReason = ErasureReason | 'MERGED';
+
+/** `_id` of a customer's receipt (and of its erasure's start record). */
+export const receiptKey = (organisationId: number, customerNumber: string) => `${organisationId}:${customerNumber}`;
+
+/** What every receipt holds; the saga's add their start and steps (workers/deletion/store.ts). */
+export type ReceiptBase = {
+  _id: string;
+  organisationId: number;
+  customerNumber: string;
+  reason: ReceiptReason;
+  /** When the erasure was due (the expirationDate), or when the merge was decided. */
+  requestedAt: string;
+  completedAt: string;
+  /** The profile's version when erased; its DELETED event is the next one. */
+  lastVersion: number;
+  /** What was done: the saga's steps, or `merge` (claims moved, DELETED event, profile removed). */
+  steps: string[];
+};
+
+/**
+ * The receipt of a temporary profile merged into a permanent one. Idempotent (a receipt already
+ * there stays as it is). Called once the merge is durable (the permanent profile written with the
+ * DELETED event) and before the temporary profile is removed, so that a merge finished after a
+ * crash still writes it.
+ */
+export async function recordMergedReceipt(
+  db: Db,
+  merged: { organisationId: number; customerNumber: string; version: number },
+  now: Date,
+  /** When the merge was decided (its DELETED event's occurredAt). @defaultValue now */
+  mergedAt?: string,
+): Promise<void> {
+  const completedAt = now.toISOString();
+  const receipt: ReceiptBase = {
+    _id: receiptKey(merged.organisationId, merged.customerNumber),
+    organisationId: merged.organisationId,
+    customerNumber: merged.customerNumber,
+    reason: 'MERGED',
+    requestedAt: mergedAt ?? completedAt,
+    completedAt,
+    lastVersion: merged.version,
+    steps: ['merge'],
+  };
+  await db
+    .collection<ReceiptBase>('erasureReceipts')
+    .insertOne(receipt)
+    .catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 11000) throw error;
+    });
+}

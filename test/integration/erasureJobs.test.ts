@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { UnrecoverableError, Worker } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
+import { connectMongo } from '../../shared/mongo.ts';
+import { defaultQueuePrefix } from '../../shared/queue.ts';
+import { makeReconciler } from '../../workers/scheduler/reconcile.ts';
+import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+
+/**
+ * The erasure jobs against real Redis and MongoDB, without the workers: whatever state a due
+ * customer's job is in, the reconciliation leaves it one that runs by the profile's date (items 14, 15).
+ */
+describe('erasure jobs and the reconciliation', () => {
+  const config = testConfig();
+
+  async function setUp() {
+    const env = randomName('jobs');
+    const queue = makeErasureQueue(env, config.redisUrl);
+    const jobs = makeErasureJobs(queue);
+    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('erasurejobs').replace('-', '_') });
+    const reconciler = makeReconciler({ db: mongo.db, jobs, horizonMs: 600_000, clock: () => new Date() });
+    await reconciler.ensureIndexes();
+    cleanup(async () => {
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      await mongo.db.dropDatabase();
+      await mongo.close();
+    });
+    /** A temporary profile due at `dueAt` (only what the reconciliation reads). */
+    const temporaryProfile = async (dueAt: number): Promise<ErasureJobData> => {
+      const customerNumber = String(2_000_000 + Math.floor(Math.random() * 1_000_000));
+      await mongo.db.collection('profiles').insertOne({ _id: customerNumber as never, organisationId: 1, profileType: 'T', status: 'A', expirationDate: new Date(dueAt).toISOString() });
+      return { organisationId: 1, customerNumber };
+    };
+    return { env, queue, jobs, reconciler, temporaryProfile };
+  }
+
+  it('a job failed for good (stalled too often, attempts used up) is retried by the next reconciliation', async () => {
+    const { queue, jobs, reconciler, temporaryProfile } = await setUp();
+    const target = await temporaryProfile(Date.now() - 60_000);
+    await jobs.schedule(target, Date.now() - 60_000, Date.now());
+
+    // What BullMQ does to a job that stalled more than maxStalledCount times, whatever its attempts.
+    const taker = new Worker(queue.name, undefined, { connection: { url: config.redisUrl }, prefix: defaultQueuePrefix });
+    cleanup(() => taker.close());
+    const token = randomUUID();
+    const job = await taker.getNextJob(token);
+    expect(job?.data).toEqual(target);
+    await job!.moveToFailed(new UnrecoverableError('simulated: failed for good'), token);
+    expect(await jobs.placeOf(target)).toEqual({ kind: 'failed' });
+
+    const report = await reconciler.run();
+    expect(report).toMatchObject({ scheduled: 1, overdue: 1, repaired: 1 });
+    expect(await jobs.placeOf(target)).toEqual({ kind: 'elsewhere' });
+    expect(await (await queue.getJob(job!.id!))!.getState()).toBe('waiting');
+  });
+
+  it('a job delayed past its profile date is moved back to the date by the reconciliation', async () => {
+    const { jobs, reconciler, temporaryProfile } = await setUp();
+    const dueAt = Date.now() + 120_000;
+    const target = await temporaryProfile(dueAt);
+    // Left by a race: an older, later date re-added between a reschedule's steps.
+    await jobs.schedule(target, dueAt + 240_000, Date.now());
+    expect(await jobs.placeOf(target)).toEqual({ kind: 'delayed', fireAt: dueAt + 240_000 });
+
+    expect((await reconciler.run()).repaired).toBe(1);
+    const place = await jobs.placeOf(target);
+    expect(place.kind).toBe('delayed');
+    expect(Math.abs((place as { fireAt: number }).fireAt - dueAt)).toBeLessThan(1_000);
+  });
+
+  it('the reconciliation never moves a job later (its read may be older than the change); the scheduler moves it either way', async () => {
+    const { jobs, temporaryProfile } = await setUp();
+    const dueAt = Date.now() + 120_000;
+    const target = await temporaryProfile(dueAt);
+    await jobs.schedule(target, dueAt, Date.now());
+    expect(await jobs.scheduleMany([{ target, dueAt: dueAt + 60_000 }], Date.now())).toBe(0);
+    expect(await jobs.placeOf(target)).toEqual({ kind: 'delayed', fireAt: dueAt });
+    await jobs.schedule(target, dueAt + 60_000, Date.now());
+    const place = await jobs.placeOf(target);
+    expect(Math.abs((place as { fireAt: number }).fireAt - (dueAt + 60_000))).toBeLessThan(1_000);
+  });
+
+  it('a reschedule to an earlier date racing reconciliations of the older date ends at the earlier date, for every customer', async () => {
+    const { jobs } = await setUp();
+    const now = Date.now();
+    const earlier = now + 60_000;
+    const older = now + 300_000;
+    const targets = Array.from({ length: 50 }, (_, index) => ({ organisationId: 1, customerNumber: String(3_000_000 + index) }));
+    const olderItems = targets.map((target) => ({ target, dueAt: older }));
+    await jobs.scheduleMany(olderItems, now);
+
+    // The reconciliation, having read the older date before the change, adds it again and again
+    // while the scheduler applies the change.
+    let racing = true;
+    const reconciliations = (async () => {
+      while (racing) await jobs.scheduleMany(olderItems, Date.now());
+    })();
+    await Promise.all(targets.map((target) => jobs.schedule(target, earlier, Date.now())));
+    racing = false;
+    await reconciliations;
+
+    const late = [];
+    for (const target of targets) {
+      const place = await jobs.placeOf(target);
+      if (place.kind !== 'delayed' || place.fireAt > earlier + 1_000) late.push({ target, place });
+    }
+    expect(late).toEqual([]);
+  });
+});
