@@ -175,6 +175,28 @@ describe('expiration and erasure', () => {
     expect(receipt).toMatchObject({ lastVersion: 2 });
     expect(harness.eventsOf(customer).map((e) => `${e.eventType} ${e.version}`)).toEqual(['CREATED 1', 'UPDATED 2', 'DELETED 3']);
   });
+  it('a merge that removes the temporary profile under a running erasure: one DELETED event (MERGED), no erasure receipt', async () => {
+    await harness.stopExpiryWorkers();
+    let temporary = '';
+    let merged = false;
+    const permanent = (await run('CreateProfile', { ...creator, firstName: 'P', surname: 'P' })).customerNumber!;
+    await harness.startExpiryWorkers({
+      beforeStep: async (step) => {
+        if (step !== 'profile' || merged) return;
+        merged = true;
+        // Meanwhile, in the profile worker: the merge of the due temporary profile, decided before
+        // the erasure started, is written and finished — the temporary profile removed.
+        await harness.mongo.db.collection('profiles').updateOne({ _id: temporary as never }, { $set: { mergingInto: permanent } });
+        await run('MergeTemporaryProfile', { ...actor, permanentCustomerNumber: permanent }, temporary);
+      },
+    });
+    temporary = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 2) })).customerNumber!;
+    await waitFor('the merge', () => merged && harness.eventsOf(temporary).some((event) => event.eventType === 'DELETED'), { timeoutMs: 30_000 });
+    await waitFor('the erasure given up', async () => (await harness.mongo.db.collection('erasuresInProgress').countDocuments({ _id: `1:${temporary}` as never })) === 0);
+    expect(harness.eventsOf(temporary).filter((event) => event.eventType === 'DELETED').map((event) => event.reason)).toEqual(['MERGED']);
+    expect(await harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${temporary}` as never })).toMatchObject({ reason: 'MERGED' });
+  });
+
   it('a deletion worker killed (SIGKILL) mid-saga: another one resumes and completes the erasure', async () => {
     await harness.stopExpiryWorkers();
     const { exited } = await startCrashingWorker({ worker: 'deletion', at: 'profile', database: harness.mongo.db.databaseName, env: { PROFILES_ENV: harness.config.env, ERASURE_LOCK_MS: '2000' } });

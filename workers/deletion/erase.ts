@@ -111,7 +111,14 @@ export function makeEraser(deps: EraserDeps) {
         return;
       }
       // Gone: deleted by an earlier attempt of this erasure (or with others in the same bulk write)
-      // — unless another saga, deciding later at a newer version, deleted it: then resume that one.
+      // — unless a merge removed it (its receipt is written before the removal: the merge sent the
+      // DELETED event, there is nothing left to erase), or another saga, deciding later at a newer
+      // version, deleted it: then resume that one.
+      if (await store.findReceipt(started._id)) {
+        await store.abandon(started);
+        decideAgain = true;
+        return;
+      }
       const latest = await store.findStart(started._id);
       decideAgain = latest?.lastVersion !== started.lastVersion || latest.startedAt !== started.startedAt;
     });
