@@ -29,10 +29,16 @@ export class ConfigError extends SuiteError {
   }
 }
 
+/** Why bytes could not be decoded, when the decoder knows (the DLQ's `error-code`). */
+export type DecodeReason = 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA' | 'NOT_AVRO_SCHEMA';
+
 /** Bytes that cannot be turned into a record (not Avro, unknown schema id, not JSON). */
 export class DecodeError extends SuiteError {
-  constructor(message: string, cause?: unknown) {
+  readonly reason: DecodeReason;
+
+  constructor(message: string, cause?: unknown, reason: DecodeReason = 'MALFORMED_AVRO') {
     super('DECODE_FAILED', message, { retriable: false, cause });
+    this.reason = reason;
   }
 }
 

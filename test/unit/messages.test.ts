@@ -9,7 +9,13 @@ import { decodeMessage, headerValue } from '../../workers/profile/messages.ts';
 const codec: AvroCodec = {
   register: () => Promise.reject(new Error('not used')),
   encode: () => Buffer.alloc(0),
-  decode: (buffer) => Promise.reject(new DecodeError(`unknown schema id ${buffer.length >= 5 ? buffer.readInt32BE(1) : -1}`)),
+  // Schema id 7 stands for a JSON Schema id of a shared registry; every other id is unknown.
+  decode: (buffer) =>
+    Promise.reject(
+      buffer.readInt32BE(1) === 7
+        ? new DecodeError('schema id 7 is a JSON schema, not Avro', undefined, 'NOT_AVRO_SCHEMA')
+        : new DecodeError(`unknown schema id ${buffer.readInt32BE(1)}`, undefined, 'UNKNOWN_SCHEMA'),
+    ),
   isFramed: (buffer) => buffer.length >= 5 && buffer[0] === 0,
 };
 
@@ -37,6 +43,7 @@ describe('decodeMessage', () => {
     ['a JSON array', Buffer.from('[1]'), 'NOT_AN_OBJECT'],
     ['a JSON string', Buffer.from('"text"'), 'NOT_AN_OBJECT'],
     ['an unknown schema id', Buffer.from([0, 0, 0, 0, 9, 1]), 'UNKNOWN_SCHEMA'],
+    ['a schema id that is not Avro', Buffer.from([0, 0, 0, 0, 7, 1]), 'NOT_AVRO_SCHEMA'],
   ])('given %s, then undecodable with %s', async (_, value, code) => {
     expect(await decode(value)).toMatchObject({ kind: 'undecodable', code });
   });

@@ -9,7 +9,7 @@ export const clientNameHeader = 'ET-Client-Name';
 export const correlationIdHeader = 'X-Correlation-Id';
 
 /** Why a message went to the DLQ (the `error-code` header). */
-export type UndecodableCode = 'EMPTY_MESSAGE' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA';
+export type UndecodableCode = 'EMPTY_MESSAGE' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA' | 'NOT_AVRO_SCHEMA';
 
 export type Decoded =
   | { kind: 'command'; raw: unknown; headers: CommandHeaders }
@@ -67,9 +67,10 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
       decoded = (await codec.decode(value)).value;
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error; // the registry is away: retry the batch
-      const unknownSchema = error.message.startsWith('unknown schema id');
+      const schemaId = value.readInt32BE(1);
       // avsc's own message may quote field values: only the schema id is passed on.
-      return undecodable(unknownSchema ? 'UNKNOWN_SCHEMA' : 'MALFORMED_AVRO', unknownSchema ? error.message : `Avro body does not match schema id ${value.readInt32BE(1)}`);
+      const text = { UNKNOWN_SCHEMA: `unknown schema id ${schemaId}`, NOT_AVRO_SCHEMA: `schema id ${schemaId} is not an Avro schema`, MALFORMED_AVRO: `Avro body does not match schema id ${schemaId}` }[error.reason];
+      return undecodable(error.reason, text);
     }
     if (!looksLikeAvroCommand(decoded)) return undecodable('MALFORMED_AVRO', 'the Avro record is not a CustomerCommand');
     let payload: unknown;
