@@ -1,5 +1,6 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type ConsumerRunConfig, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import { HandlerError } from './errors.ts';
+import { isDecoderPatched } from './kafkajsPatch.ts';
 import type { Logger } from './logger.ts';
 
 export type { Admin, Consumer, KafkaMessage, Producer };
@@ -32,6 +33,8 @@ function silenceKafkajsTimerWarning(): void {
 export function makeKafka(options: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
   const { logger } = options;
   silenceKafkajsTimerWarning();
+  // Without the install-time patch one message with many headers blocks the process for minutes.
+  if (!isDecoderPatched()) logger.error('KafkaJS decodes record headers in quadratic time: run `node scripts/patchKafkajs.ts` (npm install and npm ci do)');
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,

@@ -52,6 +52,16 @@ describe('decodeMessage', () => {
     expect(await decode(Buffer.from('{"type":"CreateProfile","commandId":"c9", "payload": {'))).toMatchObject({ kind: 'undecodable', commandId: 'c9' });
   });
 
+  it('given 150,000 headers and a 1 MB client name, then headers are read in linear time and bounded in length', async () => {
+    const headers: Record<string, Buffer> = {};
+    for (let index = 0; index < 150_000; index++) headers[`h${index}`] = Buffer.from('x');
+    headers['et-client-name'] = Buffer.from('acme-'.padEnd(1_000_000, 'x'));
+    const started = performance.now();
+    const decoded = await decode(Buffer.from('{"commandId":"c1"}'), headers);
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(decoded.headers.clientName).toHaveLength(256);
+  });
+
   it('property: any bytes decode to a command or an undecodable record, never an exception', async () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.json().map((text) => new TextEncoder().encode(text))), async (bytes) => {

@@ -15,17 +15,25 @@ export type Decoded =
   | { kind: 'command'; raw: unknown; headers: CommandHeaders }
   | { kind: 'undecodable'; code: UndecodableCode; message: string; commandId: string | null; headers: CommandHeaders };
 
-/** Reads a header case-insensitively (clients differ in how they spell them). */
+/** Longest header value read: the suite's headers are short, a hostile one may be 1 MB. */
+const maxHeaderValueLength = 256;
+
+/**
+ * Reads a header case-insensitively (clients differ in how they spell them), at most
+ * {@link maxHeaderValueLength} characters of it. Linear in the number of headers: a message may
+ * carry hundreds of thousands.
+ */
 export function headerValue(message: Pick<KafkaMessage, 'headers'>, name: string): string | null {
+  const headers = message.headers ?? {};
   const wanted = name.toLowerCase();
-  for (const [key, value] of Object.entries(message.headers ?? {})) {
-    if (key.toLowerCase() !== wanted || value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first === undefined) return null;
-    const text = (typeof first === 'string' ? first : first.toString('utf8')).trim();
-    return text.length > 0 ? text : null;
-  }
-  return null;
+  const key = Object.hasOwn(headers, name) ? name : Object.keys(headers).find((candidate) => candidate.toLowerCase() === wanted);
+  if (key === undefined) return null;
+  const value = headers[key];
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return null;
+  // Only a bounded prefix is decoded (4 bytes at most per character).
+  const text = (typeof first === 'string' ? first.slice(0, 4 * maxHeaderValueLength) : first.subarray(0, 4 * maxHeaderValueLength).toString('utf8')).trim();
+  return text.length > 0 ? text.slice(0, maxHeaderValueLength) : null;
 }
 
 /**
