@@ -4,6 +4,7 @@ export type ErrorCode =
   | 'SCHEMA_REGISTRATION_FAILED'
   | 'DECODE_FAILED'
   | 'HANDLER_FAILED'
+  | 'MESSAGE_TOO_LARGE'
   | 'SERVICE_UNAVAILABLE';
 
 /**
@@ -57,5 +58,20 @@ export class HandlerError extends SuiteError {
     this.topic = where.topic;
     this.partition = where.partition;
     this.offset = where.offset;
+  }
+}
+
+/**
+ * A message that cannot fit its topic's `max.message.bytes` and has no smaller form (an event: it
+ * carries the whole profile). Nothing of its produce was sent. The message names the topic and the
+ * key's first characters (ids), never the value.
+ */
+export class OversizedMessageError extends SuiteError {
+  readonly topic: string;
+
+  constructor(topic: string, key: Buffer | string | null | undefined, size: number, budget: number) {
+    const shownKey = key == null ? 'none' : String(key).slice(0, 64);
+    super('MESSAGE_TOO_LARGE', `a message for ${topic} (key ${shownKey}) takes ${size} bytes, more than the ${budget} its max.message.bytes allows`, { retriable: false });
+    this.topic = topic;
   }
 }
