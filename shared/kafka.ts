@@ -1,4 +1,4 @@
-import { ConfigResourceTypes, Kafka, logLevel, Partitioners, type Admin, type Consumer, type ConsumerRunConfig, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, type Consumer, type ConsumerRunConfig, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import { HandlerError, OversizedMessageError } from './errors.ts';
 import { isDecoderPatched } from './kafkajsPatch.ts';
 import type { Logger } from './logger.ts';
@@ -108,6 +108,9 @@ export function recordSize(message: Message): number {
 /** The most a single message may take, in a topic whose `max.message.bytes` is `maxMessageBytes`. */
 export const messageBudget = (maxMessageBytes: number): number => maxMessageBytes - batchOverhead;
 
+/** KafkaJS's ConfigResourceTypes, which Node's ESM loader cannot import by name from its CommonJS. */
+const resourceTypes = { topic: 2 as ConfigResourceTypes, broker: 4 as ConfigResourceTypes };
+
 /** Each topic's `max.message.bytes`, as the broker says, remembered for a while. */
 export type TopicLimits = { of: (topics: readonly string[]) => Promise<Map<string, number>> };
 
@@ -128,7 +131,7 @@ export function makeTopicLimits(admin: Pick<Admin, 'describeConfigs' | 'describe
         const { brokers } = await admin.describeCluster();
         const broker = brokers[0];
         if (!broker) return defaultMaxMessageBytes;
-        const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.BROKER, name: String(broker.nodeId), configNames: ['message.max.bytes'] }] });
+        const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: resourceTypes.broker, name: String(broker.nodeId), configNames: ['message.max.bytes'] }] });
         return parse(resources[0]?.configEntries.find((entry) => entry.configName === 'message.max.bytes')?.configValue) ?? defaultMaxMessageBytes;
       } catch {
         brokerDefault = undefined; // asked again next time
@@ -138,7 +141,7 @@ export function makeTopicLimits(admin: Pick<Admin, 'describeConfigs' | 'describe
 
   const describe = async (topic: string): Promise<number> => {
     try {
-      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: resourceTypes.topic, name: topic, configNames: ['max.message.bytes'] }] });
       const resource = resources[0];
       const bytes = resource && resource.errorCode === 0 ? parse(resource.configEntries.find((entry) => entry.configName === 'max.message.bytes')?.configValue) : undefined;
       return bytes ?? (await brokerLimit());
