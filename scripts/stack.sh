@@ -32,6 +32,9 @@ REGISTRY_HEAP=${REGISTRY_HEAP:-384m}
 log() { printf '[stack] %s\n' "$*" >&2; }
 fail() { printf '[stack] FAILED: %s\n' "$*" >&2; exit 1; }
 
+# a URL as it may be printed: credentials replaced by *** (SPEC §7)
+shown() { sed -E 's#(://[^/@:]*):[^/@]*@#\1:***@#; s#://([^/@:]*)@#://***@#' <<<"$1"; }
+
 # host and port of the first entry of a URL or host:port list
 host_of() { local s=${1#*://}; s=${s##*@}; s=${s%%/*}; s=${s%%,*}; echo "${s%:*}"; }
 port_of() { local s=${1#*://}; s=${s##*@}; s=${s%%/*}; s=${s%%,*}; echo "${s##*:}"; }
@@ -144,7 +147,7 @@ install_registry() {
 start_registry() {
   local host port java dir="$CACHE/apicurio-$APICURIO_VERSION"
   host=$(host_of "$SCHEMA_REGISTRY_URL"); port=$(port_of "$SCHEMA_REGISTRY_URL")
-  if probe registry "$SCHEMA_REGISTRY_URL" >/dev/null; then log "registry: already answering at $SCHEMA_REGISTRY_URL"; return 0; fi
+  if probe registry "$SCHEMA_REGISTRY_URL" >/dev/null; then log "registry: already answering at $(shown "$SCHEMA_REGISTRY_URL")"; return 0; fi
   install_registry
   java=$(find_java 21) || fail "Apicurio Registry $APICURIO_VERSION needs Java >= 21; none found in JAVA_HOME, PATH or /usr/lib/jvm"
   mkdir -p "$STACK_DIR/data/registry"
@@ -202,7 +205,7 @@ EOF
 start_ferretdb() {
   local host port dir="$CACHE/ferretdb-$FERRETDB_VERSION$FERRETDB_PATCH"
   host=$(host_of "$MONGODB_URI"); port=$(port_of "$MONGODB_URI")
-  if probe mongodb "$MONGODB_URI" >/dev/null; then log "mongodb: already answering at $MONGODB_URI"; return 0; fi
+  if probe mongodb "$MONGODB_URI" >/dev/null; then log "mongodb: already answering at $(shown "$MONGODB_URI")"; return 0; fi
   install_ferretdb
   mkdir -p "$STACK_DIR/data/ferretdb" "$STACK_DIR/run/ferretdb-state"
   log "mongodb: starting FerretDB on $host:$port (SQLite)"
@@ -216,7 +219,7 @@ start_ferretdb() {
 start_redis() {
   local host port
   host=$(host_of "$REDIS_URL"); port=$(port_of "$REDIS_URL")
-  if probe redis "$REDIS_URL" >/dev/null; then log "redis: already answering at $REDIS_URL"; return 0; fi
+  if probe redis "$REDIS_URL" >/dev/null; then log "redis: already answering at $(shown "$REDIS_URL")"; return 0; fi
   if ! command -v redis-server >/dev/null; then
     log "installing redis-server from Debian"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >&2 ||
@@ -293,9 +296,9 @@ status() {
     if version=$(probe "$name" "$url"); then
       # The Kafka protocol does not carry the broker's release; ours is the one we installed.
       [ "$name" = kafka ] && [ "$owner" != external ] && version="Apache Kafka $KAFKA_VERSION (KRaft)${version#Apache Kafka}"
-      printf '%-9s %-4s %-40s %s\n          %s\n' "$name" up "$url" "$owner" "$version"
+      printf '%-9s %-4s %-40s %s\n          %s\n' "$name" up "$(shown "$url")" "$owner" "$version"
     else
-      printf '%-9s %-4s %-40s %s\n' "$name" down "$url" "not answering"; rc=1
+      printf '%-9s %-4s %-40s %s\n' "$name" down "$(shown "$url")" "not answering"; rc=1
     fi
   done <<EOF
 kafka $KAFKA_BROKERS

@@ -6,6 +6,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { Redis } from 'ioredis';
 import { withoutTrailingSlashes } from '../shared/config.ts';
+import { basicAuthHeader, fetchWithCredentials, redactSecrets, redactUrl, secretsOf } from '../shared/serviceUrls.ts';
 
 const TIMEOUT_MS = 2_000;
 
@@ -31,16 +32,16 @@ async function probeKafka(brokers: string): Promise<string> {
 
 async function probeRegistry(url: string): Promise<string> {
   const base = withoutTrailingSlashes(url);
-  const subjects = await fetch(`${base}/subjects`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const subjects = await fetchWithCredentials(`${base}/subjects`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   if (!subjects.ok) throw new Error(`GET /subjects answered ${subjects.status}`);
   // Apicurio tells its name and version; a Confluent registry answers /v1/metadata/version.
   const origin = new URL(base).origin;
-  const apicurio = await fetch(`${origin}/apis/registry/v3/system/info`, { signal: AbortSignal.timeout(TIMEOUT_MS) }).catch(() => undefined);
+  const apicurio = await fetch(`${origin}/apis/registry/v3/system/info`, { headers: basicAuthHeader(base), signal: AbortSignal.timeout(TIMEOUT_MS) }).catch(() => undefined);
   if (apicurio?.ok) {
     const info = (await apicurio.json()) as { name?: string; version?: string };
     return `${info.name ?? 'Apicurio Registry'} ${info.version ?? '?'}`;
   }
-  const confluent = await fetch(`${base}/v1/metadata/version`, { signal: AbortSignal.timeout(TIMEOUT_MS) }).catch(() => undefined);
+  const confluent = await fetchWithCredentials(`${base}/v1/metadata/version`, { signal: AbortSignal.timeout(TIMEOUT_MS) }).catch(() => undefined);
   if (confluent?.ok) {
     const info = (await confluent.json()) as { version?: string };
     return `Confluent Schema Registry ${info.version ?? '?'}`;
@@ -96,6 +97,7 @@ try {
   console.log(await probe(url));
   process.exit(0);
 } catch (error) {
-  console.error(`${service} at ${url}: ${error instanceof Error ? error.message : String(error)}`);
+  // Never the credentials of the URL, nor a password an error may quote.
+  console.error(`${service} at ${redactUrl(url)}: ${redactSecrets(error instanceof Error ? error.message : String(error), secretsOf([url]))}`);
   process.exit(1);
 }

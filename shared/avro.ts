@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import avro from 'avsc';
 import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import { DecodeError, SuiteError } from './errors.ts';
+import { fetchWithCredentials, redactSecrets, secretsOf, splitCredentials } from './serviceUrls.ts';
 
 /** Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body. */
 const MAGIC_BYTE = 0;
@@ -27,24 +28,73 @@ export async function readSchemaFile(path: string | URL): Promise<avro.Schema> {
   return JSON.parse(await readFile(path, 'utf8')) as avro.Schema;
 }
 
+/** Why a schema id cannot decode a command (the DLQ's `error-code`). */
+export type SchemaProblem = 'UNKNOWN_SCHEMA' | 'NOT_AVRO_SCHEMA';
+
+/** Time an "unknown schema id" answer is remembered: a flood of made-up ids costs one request each per minute. */
+const unknownIdTtlMs = 60_000;
+
 export function makeAvroCodec(registryUrl: string): AvroCodec {
-  const registry = new SchemaRegistry({ host: registryUrl, clientId: 'customer-profiles', retry: { retries: 3 } });
+  // Credentials in the URL go as basic auth (fetch refuses them in the URL, quoting it in its error).
+  const { url: host, username, password } = splitCredentials(registryUrl);
+  const secrets = secretsOf([registryUrl]);
+  const registry = new SchemaRegistry({ host, clientId: 'customer-profiles', retry: { retries: 3 }, ...(username || password ? { auth: { username, password } } : {}) });
   const types = new Map<number, avro.Type>();
+  /** Ids that will never decode: not Avro (an id's schema never changes), or unknown (for a while). */
+  const refused = new Map<number, { error: DecodeError; until: number }>();
   const pending = new Map<number, Promise<avro.Type>>();
+  const unavailable = (what: string, error: unknown) =>
+    new SuiteError('SERVICE_UNAVAILABLE', `schema registry: ${what}: ${redactSecrets(error instanceof Error ? error.message : String(error), secrets)}`, { retriable: true, cause: error });
+
+  /**
+   * The schema of an id, read raw (not through the library, which would build JSON Schema and
+   * Protobuf validators for a shared registry's other ids). Only an unreachable registry or a 5xx
+   * is worth retrying; an unknown id or a schema that is not Avro never will be.
+   */
+  const load = async (schemaId: number): Promise<avro.Type> => {
+    let response: Response;
+    try {
+      response = await fetchWithCredentials(`${registryUrl}/schemas/ids/${schemaId}`, { signal: AbortSignal.timeout(10_000) });
+    } catch (error) {
+      throw unavailable(`fetching schema id ${schemaId}`, error);
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      throw new DecodeError(`unknown schema id ${schemaId}`, undefined, 'UNKNOWN_SCHEMA');
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw unavailable(`fetching schema id ${schemaId}`, new Error(`answered ${response.status}`));
+    }
+    const found = (await response.json().catch(() => null)) as { schema?: unknown; schemaType?: unknown } | null;
+    const schemaType = found?.schemaType ?? 'AVRO'; // Confluent omits it for Avro
+    if (schemaType !== 'AVRO') throw new DecodeError(`schema id ${schemaId} is a ${String(schemaType).slice(0, 16)} schema, not Avro`, undefined, 'NOT_AVRO_SCHEMA');
+    try {
+      return avro.Type.forSchema(JSON.parse(String(found?.schema)) as avro.Schema);
+    } catch (error) {
+      // References to other subjects are not supported either: the suite's own schemas have none.
+      throw new DecodeError(`schema id ${schemaId} is not an Avro schema this codec can read`, error, 'NOT_AVRO_SCHEMA');
+    }
+  };
 
   const typeFor = (schemaId: number): Promise<avro.Type> => {
     const known = types.get(schemaId);
     if (known) return Promise.resolve(known);
+    const refusal = refused.get(schemaId);
+    if (refusal && refusal.until > Date.now()) return Promise.reject(refusal.error);
     let loading = pending.get(schemaId);
     if (!loading) {
-      loading = registry
-        .getSchema(schemaId)
-        .then((schema) => {
-          // The library hands back an avsc Type for Avro schemas; rebuild from its JSON to own it.
-          const type = avro.Type.forSchema(JSON.parse(JSON.stringify(schema)) as avro.Schema);
-          types.set(schemaId, type);
-          return type;
-        })
+      loading = load(schemaId)
+        .then(
+          (type) => {
+            types.set(schemaId, type);
+            return type;
+          },
+          (error: unknown) => {
+            if (error instanceof DecodeError) refused.set(schemaId, { error, until: error.reason === 'UNKNOWN_SCHEMA' ? Date.now() + unknownIdTtlMs : Infinity });
+            throw error;
+          },
+        )
         .finally(() => pending.delete(schemaId));
       pending.set(schemaId, loading);
     }
@@ -64,7 +114,7 @@ export function makeAvroCodec(registryUrl: string): AvroCodec {
         types.set(id, type);
         return { id, subject, type };
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = redactSecrets(error instanceof Error ? error.message : String(error), secrets);
         throw new SuiteError('SCHEMA_REGISTRATION_FAILED', `registering ${subject}: ${reason}`, { retriable: true, cause: error });
       }
     },
@@ -80,21 +130,14 @@ export function makeAvroCodec(registryUrl: string): AvroCodec {
 
     async decode(buffer) {
       if (buffer.length < HEADER_LENGTH || buffer.readUInt8(0) !== MAGIC_BYTE) {
-        throw new DecodeError('not a Confluent-framed Avro value (magic byte 0 and schema id expected)');
+        throw new DecodeError('not a Confluent-framed Avro value (magic byte 0 and schema id expected)', undefined, 'MALFORMED_AVRO');
       }
       const schemaId = buffer.readInt32BE(1);
-      let type: avro.Type;
-      try {
-        type = await typeFor(schemaId);
-      } catch (error) {
-        const status = (error as { status?: number }).status;
-        if (status === 404) throw new DecodeError(`unknown schema id ${schemaId}`, error);
-        throw new SuiteError('SERVICE_UNAVAILABLE', `schema registry: ${(error as Error).message}`, { retriable: true, cause: error });
-      }
+      const type = await typeFor(schemaId);
       try {
         return { schemaId, value: type.fromBuffer(buffer.subarray(HEADER_LENGTH)) };
       } catch (error) {
-        throw new DecodeError(`Avro body does not match schema id ${schemaId}: ${(error as Error).message}`, error);
+        throw new DecodeError(`Avro body does not match schema id ${schemaId}: ${(error as Error).message}`, error, 'MALFORMED_AVRO');
       }
     },
 

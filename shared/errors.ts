@@ -4,6 +4,7 @@ export type ErrorCode =
   | 'SCHEMA_REGISTRATION_FAILED'
   | 'DECODE_FAILED'
   | 'HANDLER_FAILED'
+  | 'MESSAGE_TOO_LARGE'
   | 'SERVICE_UNAVAILABLE';
 
 /**
@@ -29,10 +30,16 @@ export class ConfigError extends SuiteError {
   }
 }
 
+/** Why bytes could not be decoded, when the decoder knows (the DLQ's `error-code`). */
+export type DecodeReason = 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA' | 'NOT_AVRO_SCHEMA';
+
 /** Bytes that cannot be turned into a record (not Avro, unknown schema id, not JSON). */
 export class DecodeError extends SuiteError {
-  constructor(message: string, cause?: unknown) {
+  readonly reason: DecodeReason;
+
+  constructor(message: string, cause?: unknown, reason: DecodeReason = 'MALFORMED_AVRO') {
     super('DECODE_FAILED', message, { retriable: false, cause });
+    this.reason = reason;
   }
 }
 
@@ -51,5 +58,20 @@ export class HandlerError extends SuiteError {
     this.topic = where.topic;
     this.partition = where.partition;
     this.offset = where.offset;
+  }
+}
+
+/**
+ * A message that cannot fit its topic's `max.message.bytes` and has no smaller form (an event: it
+ * carries the whole profile). Nothing of its produce was sent. The message names the topic and the
+ * key's first characters (ids), never the value.
+ */
+export class OversizedMessageError extends SuiteError {
+  readonly topic: string;
+
+  constructor(topic: string, key: Buffer | string | null | undefined, size: number, budget: number) {
+    const shownKey = key == null ? 'none' : String(key).slice(0, 64);
+    super('MESSAGE_TOO_LARGE', `a message for ${topic} (key ${shownKey}) takes ${size} bytes, more than the ${budget} its max.message.bytes allows`, { retriable: false });
+    this.topic = topic;
   }
 }

@@ -1,5 +1,6 @@
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type ConsumerRunConfig, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
-import { HandlerError } from './errors.ts';
+import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, type Consumer, type ConsumerRunConfig, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { HandlerError, OversizedMessageError } from './errors.ts';
+import { isDecoderPatched } from './kafkajsPatch.ts';
 import type { Logger } from './logger.ts';
 
 export type { Admin, Consumer, KafkaMessage, Producer };
@@ -32,6 +33,8 @@ function silenceKafkajsTimerWarning(): void {
 export function makeKafka(options: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
   const { logger } = options;
   silenceKafkajsTimerWarning();
+  // Without the install-time patch one message with many headers blocks the process for minutes.
+  if (!isDecoderPatched()) logger.error('KafkaJS decodes record headers in quadratic time: run `node scripts/patchKafkajs.ts` (npm install and npm ci do)');
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
@@ -95,19 +98,129 @@ export function makeProducer(kafka: Kafka): Producer {
 /** Bytes per produce request: under the broker's default `message.max.bytes` (1 MiB), with room to spare. */
 const maxRequestBytes = 768 * 1024;
 
-const sizeOf = (message: Message) => {
-  const length = (value: Buffer | string | null | undefined) => (value == null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
-  let size = 64 + length(message.key) + length(message.value);
-  for (const [name, value] of Object.entries(message.headers ?? {})) size += name.length + (Array.isArray(value) ? value.reduce((sum: number, part) => sum + length(part), 0) : length(value as Buffer | string | undefined));
+/** Kafka's default `max.message.bytes` of a topic, and of the broker (`message.max.bytes`). */
+export const defaultMaxMessageBytes = 1_048_588;
+
+/** A record batch's own header (v2): a record alone in its batch fits the limit only with it. */
+const batchOverhead = 61;
+
+/** The longest varint of a 32-bit value. */
+const varint = 5;
+
+const bytesOf = (value: Buffer | string | null | undefined) => (value == null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
+
+/**
+ * An upper bound of the bytes a message takes inside a record batch (Kafka's record v2 format:
+ * varint lengths, headers as key/value pairs). Linear in the number of headers.
+ */
+export function recordSize(message: Message): number {
+  let size = varint + 1 + 10 + varint + varint + bytesOf(message.key) + varint + bytesOf(message.value) + varint;
+  const headers = message.headers ?? {};
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    const parts = Array.isArray(value) ? value : [value];
+    for (const part of parts) size += varint + Buffer.byteLength(name) + varint + bytesOf(part as Buffer | string | undefined);
+  }
   return size;
+}
+
+/** The most a single message may take, in a topic whose `max.message.bytes` is `maxMessageBytes`. */
+export const messageBudget = (maxMessageBytes: number): number => maxMessageBytes - batchOverhead;
+
+/** KafkaJS's ConfigResourceTypes, which Node's ESM loader cannot import by name from its CommonJS. */
+const resourceTypes = { topic: 2 as ConfigResourceTypes, broker: 4 as ConfigResourceTypes };
+
+/** Each topic's `max.message.bytes`, as the broker says, remembered for a while. */
+export type TopicLimits = { of: (topics: readonly string[]) => Promise<Map<string, number>> };
+
+/**
+ * Reads `max.message.bytes` of topics from the broker (describeConfigs), for a topic that does not
+ * exist yet the broker's `message.max.bytes`, and without an answer Kafka's default. A message
+ * over its topic's limit is refused by the broker, so a consumer producing it would fail forever.
+ */
+export function makeTopicLimits(admin: Pick<Admin, 'describeConfigs' | 'describeCluster'>, options: { ttlMs?: number } = {}): TopicLimits {
+  const ttlMs = options.ttlMs ?? 10 * 60_000;
+  const known = new Map<string, { bytes: number; until: number }>();
+  let brokerDefault: Promise<number> | undefined;
+  const parse = (value: string | undefined) => (value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined);
+
+  const brokerLimit = () =>
+    (brokerDefault ??= (async () => {
+      try {
+        const { brokers } = await admin.describeCluster();
+        const broker = brokers[0];
+        if (!broker) return defaultMaxMessageBytes;
+        const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: resourceTypes.broker, name: String(broker.nodeId), configNames: ['message.max.bytes'] }] });
+        return parse(resources[0]?.configEntries.find((entry) => entry.configName === 'message.max.bytes')?.configValue) ?? defaultMaxMessageBytes;
+      } catch {
+        brokerDefault = undefined; // asked again next time
+        return defaultMaxMessageBytes;
+      }
+    })());
+
+  const describe = async (topic: string): Promise<number> => {
+    try {
+      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: resourceTypes.topic, name: topic, configNames: ['max.message.bytes'] }] });
+      const resource = resources[0];
+      const bytes = resource && resource.errorCode === 0 ? parse(resource.configEntries.find((entry) => entry.configName === 'max.message.bytes')?.configValue) : undefined;
+      return bytes ?? (await brokerLimit());
+    } catch {
+      return brokerLimit(); // not created yet: it gets the broker's default
+    }
+  };
+
+  return {
+    async of(topics) {
+      const now = Date.now();
+      const missing = [...new Set(topics)].filter((topic) => (known.get(topic)?.until ?? 0) <= now);
+      const found = await Promise.all(missing.map(async (topic) => [topic, await describe(topic)] as const));
+      for (const [topic, bytes] of found) known.set(topic, { bytes, until: now + ttlMs });
+      return new Map(topics.map((topic) => [topic, known.get(topic)?.bytes ?? defaultMaxMessageBytes]));
+    },
+  };
+}
+
+export type SendOptions = {
+  /** @defaultValue -1 (all in-sync replicas) */
+  acks?: number;
+  /** Each topic's `max.message.bytes`. @defaultValue Kafka's default (1,048,588) for every topic */
+  limits?: TopicLimits;
+  /**
+   * Turns a message too large for its topic into one that fits (a shortened result, a truncated
+   * DLQ copy), or null when there is no such thing for the topic. @defaultValue none
+   */
+  fit?: (topic: string, message: Message, budget: number) => Message | null;
 };
 
 /**
- * `sendBatch` in as many requests as needed to stay under the broker's size limit, one after the
- * other (each partition keeps its order). A backlog's worth in one request would be refused whole,
- * and refused again on every retry.
+ * `sendBatch` in as many requests as needed to stay under the broker's size limits, one after the
+ * other (each partition keeps its order): a request stays under 768 KiB, and what it carries for
+ * one topic under that topic's `max.message.bytes` (the broker checks each partition's batch
+ * against it). A backlog's worth in one request would be refused whole, and again on every retry.
+ *
+ * A message that cannot fit its topic is never sent as it is (the broker would refuse it, and the
+ * consumer producing it would fail on it forever): `fit` makes it fit, or, before anything is
+ * sent, a non-retriable {@link OversizedMessageError} says which.
  */
-export async function sendInChunks(producer: Producer, topicMessages: TopicMessages[], acks = -1): Promise<void> {
+export async function sendInChunks(producer: Producer, topicMessages: TopicMessages[], options: SendOptions = {}): Promise<void> {
+  const acks = options.acks ?? -1;
+  const limits = options.limits ? await options.limits.of(topicMessages.map(({ topic }) => topic)) : new Map<string, number>();
+  const sized = topicMessages.map(({ topic, messages }) => {
+    const budget = messageBudget(limits.get(topic) ?? defaultMaxMessageBytes);
+    return {
+      topic,
+      budget,
+      messages: messages.map((message) => {
+        const size = recordSize(message);
+        if (size <= budget) return { message, size };
+        const fitted = options.fit?.(topic, message, budget) ?? null;
+        const fittedSize = fitted ? recordSize(fitted) : Infinity;
+        if (!fitted || fittedSize > budget) throw new OversizedMessageError(topic, message.key, size, budget);
+        return { message: fitted, size: fittedSize };
+      }),
+    };
+  });
+
   let request: TopicMessages[] = [];
   let bytes = 0;
   const send = async () => {
@@ -115,17 +228,19 @@ export async function sendInChunks(producer: Producer, topicMessages: TopicMessa
     request = [];
     bytes = 0;
   };
-  for (const { topic, messages } of topicMessages) {
+  for (const { topic, budget, messages } of sized) {
     let current: Message[] = [];
-    for (const message of messages) {
-      const size = sizeOf(message);
-      if (bytes > 0 && bytes + size > maxRequestBytes) {
+    let topicBytes = 0;
+    for (const { message, size } of messages) {
+      if (bytes > 0 && (bytes + size > maxRequestBytes || topicBytes + size > budget)) {
         if (current.length > 0) request.push({ topic, messages: current });
         current = [];
+        topicBytes = 0;
         await send();
       }
       current.push(message);
       bytes += size;
+      topicBytes += size;
     }
     if (current.length > 0) request.push({ topic, messages: current });
   }

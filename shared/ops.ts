@@ -26,6 +26,11 @@ export type OpsServerOptions = {
   readOnly?: boolean;
   /** Named readiness checks behind /readyz, run in parallel. @defaultValue {} */
   checks?: Readonly<Record<string, ReadinessCheck>>;
+  /**
+   * Secrets (service passwords) never to show in a failing check's error; URL credentials are
+   * removed in any case. @defaultValue []
+   */
+  secrets?: readonly string[];
   /** Time each readiness check gets before it counts as failing. @defaultValue 2_000 */
   checkTimeoutMs?: number;
   /** Served at /metrics. */
@@ -60,7 +65,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const readiness = await runChecks(checks, checkTimeoutMs);
+    const readiness = await runChecks(checks, checkTimeoutMs, options.secrets ?? []);
     res.set('Cache-Control', 'no-store').status(readiness.status === 'ok' ? 200 : 503).json(readiness);
   });
   app.get('/metrics', async (_req, res) => {

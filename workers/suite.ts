@@ -2,6 +2,7 @@
 // workers named in WORKERS (default: all) and stops them gracefully on SIGTERM / SIGINT.
 import { loadConfig, type Config } from '../shared/config.ts';
 import { SuiteError } from '../shared/errors.ts';
+import { redactSecrets, secretsOf } from '../shared/serviceUrls.ts';
 import { makeKafka } from '../shared/kafka.ts';
 import { exitOnSignals, type RunningWorker } from '../shared/lifecycle.ts';
 import { makeLogger, type Logger } from '../shared/logger.ts';
@@ -90,9 +91,11 @@ export async function main(env: Record<string, string | undefined> = process.env
   try {
     suite = await startSuite(config, names, logger);
   } catch (error) {
-    // A configuration error found late (e.g. the dashboard's credentials) or a service away at start.
-    logger.fatal({ err: { message: error instanceof Error ? error.message : String(error) } }, 'could not start');
-    if (error instanceof SuiteError && error.code === 'CONFIG_INVALID') console.error(error.message);
+    // A configuration error found late (e.g. the dashboard's credentials) or a service away at start;
+    // shown without any service password (SPEC §7).
+    const message = redactSecrets(error instanceof Error ? error.message : String(error), secretsOf([config.registryUrl, config.mongoUri, config.redisUrl]));
+    logger.fatal({ err: { message } }, 'could not start');
+    if (error instanceof SuiteError && error.code === 'CONFIG_INVALID') console.error(message);
     process.exit(1);
   }
   exitOnSignals(logger, suite.stop);

@@ -10,6 +10,7 @@ import type { Mongo } from '../shared/mongo.ts';
 import { assertBoardConfigured, startOpsServer, type OpsServer, type ReadinessCheck } from '../shared/ops.ts';
 import type { Redis } from '../shared/redis.ts';
 import { makeQueue } from '../shared/queue.ts';
+import { fetchWithCredentials, secretsOf } from '../shared/serviceUrls.ts';
 import type { Queue } from 'bullmq';
 
 export type SuiteChecksDeps = {
@@ -36,7 +37,8 @@ export function makeSuiteChecks(deps: SuiteChecksDeps): Record<string, Readiness
       await deps.admin.describeCluster();
     },
     registry: async (signal) => {
-      const response = await fetch(`${deps.registryUrl}/subjects`, { signal });
+      // Credentials in the URL go as basic auth: fetch refuses them in the URL.
+      const response = await fetchWithCredentials(`${deps.registryUrl}/subjects`, { signal });
       await response.body?.cancel();
       if (!response.ok) throw new Error(`registry answered ${response.status}`);
     },
@@ -61,7 +63,7 @@ export type SuiteOps = {
 };
 
 export type SuiteOpsDeps = Omit<SuiteChecksDeps, 'admin' | 'registryUrl'> & {
-  config: Pick<Config, 'ops' | 'registryUrl' | 'redisUrl'>;
+  config: Pick<Config, 'ops' | 'registryUrl' | 'redisUrl' | 'mongoUri'>;
   kafka: Kafka;
   logger: Logger;
 };
@@ -83,6 +85,7 @@ export async function startSuiteOps(deps: SuiteOpsDeps): Promise<SuiteOps> {
       board: config.ops.board,
       registry: metrics.registry,
       checks: makeSuiteChecks({ ...deps, admin, registryUrl: config.registryUrl }),
+      secrets: secretsOf([config.registryUrl, config.mongoUri, config.redisUrl]),
       logger: logger.child({ component: 'ops' }),
     });
     let shown: Queue[] = [];

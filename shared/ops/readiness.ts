@@ -1,3 +1,5 @@
+import { redactSecrets } from '../serviceUrls.ts';
+
 /**
  * One readiness check: resolves when its dependency answers, throws (with a message saying why)
  * when it does not. The signal aborts when the check has taken too long, so that an I/O call can
@@ -9,10 +11,13 @@ export type CheckResult = { status: 'ok' } | { status: 'failing'; error: string 
 
 export type Readiness = { status: 'ok' | 'failing'; checks: Record<string, CheckResult> };
 
-/** Runs every check at once, each bounded by `timeoutMs`; ready when all of them passed. */
-export async function runChecks(checks: Readonly<Record<string, ReadinessCheck>>, timeoutMs: number): Promise<Readiness> {
+/**
+ * Runs every check at once, each bounded by `timeoutMs`; ready when all of them passed. An error's
+ * text is shown without URL credentials and without any of `secrets` (/readyz has no auth).
+ */
+export async function runChecks(checks: Readonly<Record<string, ReadinessCheck>>, timeoutMs: number, secrets: readonly string[] = []): Promise<Readiness> {
   const results = await Promise.all(
-    Object.entries(checks).map(async ([name, check]) => [name, await runCheck(check, timeoutMs)] as const),
+    Object.entries(checks).map(async ([name, check]) => [name, await runCheck(check, timeoutMs, secrets)] as const),
   );
   return {
     status: results.every(([, result]) => result.status === 'ok') ? 'ok' : 'failing',
@@ -20,7 +25,7 @@ export async function runChecks(checks: Readonly<Record<string, ReadinessCheck>>
   };
 }
 
-async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
+async function runCheck(check: ReadinessCheck, timeoutMs: number, secrets: readonly string[]): Promise<CheckResult> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -35,7 +40,7 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<Check
     await Promise.race([Promise.resolve().then(() => check(controller.signal)), timedOut]);
     return { status: 'ok' };
   } catch (error) {
-    return { status: 'failing', error: describeError(error) };
+    return { status: 'failing', error: redactSecrets(describeError(error), secrets) };
   } finally {
     clearTimeout(timer);
   }

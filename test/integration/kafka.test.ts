@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ensureTopics, makeKafka, makeProducer, runConsumer, sendInChunks, type KafkaMessage } from '../../shared/kafka.ts';
+import { defaultMaxMessageBytes, ensureTopics, makeKafka, makeProducer, makeTopicLimits, runConsumer, sendInChunks, type KafkaMessage } from '../../shared/kafka.ts';
 import { cleanup, randomName, testConfig, testLogger, waitFor } from '../helpers/services.ts';
 
 describe('kafka adapter', () => {
@@ -8,7 +8,7 @@ describe('kafka adapter', () => {
   const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: randomName('smoke'), logger });
 
   /** A new topic with an admin and a producer, all removed after the test. */
-  async function withTopic(numPartitions: number) {
+  async function withTopic(numPartitions: number, configEntries?: { name: string; value: string }[]) {
     const topic = randomName('smoke-topic');
     const admin = kafka.admin();
     await admin.connect();
@@ -16,7 +16,7 @@ describe('kafka adapter', () => {
       await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
       await admin.disconnect();
     });
-    await ensureTopics(admin, [{ topic, numPartitions }]);
+    await ensureTopics(admin, [{ topic, numPartitions, ...(configEntries ? { configEntries } : {}) }]);
     const producer = makeProducer(kafka);
     await producer.connect();
     cleanup(() => producer.disconnect());
@@ -61,6 +61,27 @@ describe('kafka adapter', () => {
       return total === values.length ? total : undefined;
     });
     expect(committed).toBe(values.length);
+  });
+
+  it("keeps every batch and message under the topic's own max.message.bytes, read from the broker; a message that cannot fit is never sent", async () => {
+    const { topic, admin, producer } = await withTopic(1, [{ name: 'max.message.bytes', value: '16384' }]);
+    const limits = makeTopicLimits(admin);
+    const missing = randomName('not-created');
+    expect(await limits.of([topic, missing])).toEqual(new Map([[topic, 16_384], [missing, defaultMaxMessageBytes]]));
+
+    // 60 KB for one partition: refused whole by a plain sendBatch, sent in chunks under 16 KB.
+    const messages = Array.from({ length: 60 }, (_, index) => ({ key: 'one-partition', value: `${index}:${'x'.repeat(1_000)}` }));
+    await expect(producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 })).rejects.toThrow(/larger than the max message size|too large/i);
+    await sendInChunks(producer, [{ topic, messages }], { limits });
+    expect(Number((await admin.fetchTopicOffsets(topic))[0]!.high)).toBe(60);
+
+    // One message over the limit: an error before anything of the produce goes out…
+    const oversized = { key: 'big', value: 'y'.repeat(20_000) };
+    await expect(sendInChunks(producer, [{ topic, messages: [{ key: 'small', value: 'z' }, oversized] }], { limits })).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE', retriable: false });
+    expect(Number((await admin.fetchTopicOffsets(topic))[0]!.high)).toBe(60);
+    // …or, with a fit, its smaller form.
+    await sendInChunks(producer, [{ topic, messages: [oversized] }], { limits, fit: (_, message, budget) => ({ ...message, value: String(message.value).slice(0, budget - 100) }) });
+    expect(Number((await admin.fetchTopicOffsets(topic))[0]!.high)).toBe(61);
   });
 
   it('sends more than the broker takes in one request (1 MiB) in several, in order', async () => {

@@ -93,6 +93,28 @@ describe('ops server', () => {
     });
   });
 
+  it('credentials in the registry URL work, and a failing check never shows them (SPEC §7)', async () => {
+    const clients = await suiteClients();
+    const withCredentials = (url: string) => url.replace('://', '://user:s3cr3t-pass@');
+    const checks = {
+      registry: makeSuiteChecks({ ...clients, registryUrl: withCredentials(clients.registryUrl), workerNames: [], workers: [] })['registry']!,
+      'registry-closed': makeSuiteChecks({ ...clients, registryUrl: 'http://user:s3cr3t-pass@127.0.0.1:9/apis/ccompat/v7', workerNames: [], workers: [] })['registry']!,
+      quotes: async () => {
+        throw new Error('could not reach mongodb://admin:hunter22-pw@db:27017/profiles', { cause: new Error('auth failed for hunter22-pw') });
+      },
+    };
+    const { server } = await startOps({ checks, secrets: ['hunter22-pw'] });
+
+    const response = await fetch(`${server.url}/readyz`);
+    const text = await response.text();
+    expect(text).not.toContain('s3cr3t');
+    expect(text).not.toContain('hunter22');
+    const readiness = JSON.parse(text) as { checks: Record<string, { status: string; error?: string }> };
+    expect(readiness.checks['registry']).toEqual({ status: 'ok' });
+    expect(readiness.checks['registry-closed']).toMatchObject({ status: 'failing', error: expect.stringContaining('fetch failed') });
+    expect(readiness.checks['quotes']!.error).toBe('could not reach mongodb://admin:***@db:27017/profiles (auth failed for ***)');
+  });
+
   it('serves the registry on /metrics in Prometheus text, with the suite metrics and the process ones', async () => {
     const { server, metrics } = await startOps();
     metrics.commandsTotal.inc({ type: 'CreateCustomer', status: 'accepted', code: 'OK' });

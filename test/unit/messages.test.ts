@@ -12,7 +12,13 @@ import { decodeMessage, headerValue } from '../../workers/profile/messages.ts';
 const codec: AvroCodec = {
   register: () => Promise.reject(new Error('not used')),
   encode: () => Buffer.alloc(0),
-  decode: (buffer) => Promise.reject(new DecodeError(`unknown schema id ${buffer.length >= 5 ? buffer.readInt32BE(1) : -1}`)),
+  // Schema id 7 stands for a JSON Schema id of a shared registry; every other id is unknown.
+  decode: (buffer) =>
+    Promise.reject(
+      buffer.readInt32BE(1) === 7
+        ? new DecodeError('schema id 7 is a JSON schema, not Avro', undefined, 'NOT_AVRO_SCHEMA')
+        : new DecodeError(`unknown schema id ${buffer.readInt32BE(1)}`, undefined, 'UNKNOWN_SCHEMA'),
+    ),
   isFramed: (buffer) => buffer.length >= 5 && buffer[0] === 0,
 };
 
@@ -40,6 +46,7 @@ describe('decodeMessage', () => {
     ['a JSON array', Buffer.from('[1]'), 'NOT_AN_OBJECT'],
     ['a JSON string', Buffer.from('"text"'), 'NOT_AN_OBJECT'],
     ['an unknown schema id', Buffer.from([0, 0, 0, 0, 9, 1]), 'UNKNOWN_SCHEMA'],
+    ['a schema id that is not Avro', Buffer.from([0, 0, 0, 0, 7, 1]), 'NOT_AVRO_SCHEMA'],
   ])('given %s, then undecodable with %s', async (_, value, code) => {
     expect(await decode(value)).toMatchObject({ kind: 'undecodable', code });
   });
@@ -76,6 +83,16 @@ describe('decodeMessage', () => {
     const decodeAvro = (value: Buffer) => decodeMessage(message(value), { topic: 't', partition: 0 }, avroCodec);
     expect(await decodeAvro(broken)).toMatchObject({ kind: 'undecodable', code: 'MALFORMED_UTF8', commandId: 'a-1' });
     expect(await decodeAvro(framed({ ...record, payload: '{"firstName":"K\uFFFDri"}' }))).toMatchObject({ kind: 'command', raw: { payload: { firstName: 'K\uFFFDri' } } });
+  });
+
+  it('given 150,000 headers and a 1 MB client name, then headers are read in linear time and bounded in length', async () => {
+    const headers: Record<string, Buffer> = {};
+    for (let index = 0; index < 150_000; index++) headers[`h${index}`] = Buffer.from('x');
+    headers['et-client-name'] = Buffer.from('acme-'.padEnd(1_000_000, 'x'));
+    const started = performance.now();
+    const decoded = await decode(Buffer.from('{"commandId":"c1"}'), headers);
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(decoded.headers.clientName).toHaveLength(256);
   });
 
   it('property: any bytes decode to a command or an undecodable record, never an exception', async () => {

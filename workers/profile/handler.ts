@@ -9,6 +9,7 @@ import type { Batch } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { validateCommand, type PartialMeta, type ValidationOptions } from './commands.ts';
 import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type DecideContext } from './domain.ts';
+import { dlqRecordOf } from './dlq.ts';
 import { decodeMessage } from './messages.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import type { DlqRecord, LooseResult, Relay } from './relay.ts';
@@ -111,18 +112,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
       const decoded = await decodeMessage(message, batch, codec);
       const key = keyOf(message);
       if (decoded.kind === 'undecodable') {
-        prepared.dlq.push({
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...(message.headers as Record<string, Buffer>),
-            'error-code': decoded.code,
-            'error-message': decoded.message,
-            'original-topic': batch.topic,
-            'original-partition': String(batch.partition),
-            'original-offset': message.offset,
-          },
-        });
+        prepared.dlq.push(dlqRecordOf(message, batch, { code: decoded.code, message: decoded.message }));
         logger.warn({ code: decoded.code, topic: batch.topic, partition: batch.partition, offset: message.offset, correlationId: decoded.headers.correlationId }, 'undecodable command sent to the DLQ');
         if (decoded.commandId !== null) {
           const meta: PartialMeta = { commandId: decoded.commandId, organisationId: null, customerNumber: null, commandType: null };
@@ -142,18 +132,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
         prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: rejection.code, message: rejection.message });
       } else {
         // Without a commandId nobody can be answered: the DLQ tells the operators.
-        prepared.dlq.push({
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...(message.headers as Record<string, Buffer>),
-            'error-code': validation.rejection.code,
-            'error-message': validation.rejection.message,
-            'original-topic': batch.topic,
-            'original-partition': String(batch.partition),
-            'original-offset': message.offset,
-          },
-        });
+        prepared.dlq.push(dlqRecordOf(message, batch, { code: validation.rejection.code, message: validation.rejection.message }));
       }
     }
     return prepared;

@@ -10,7 +10,7 @@ export const clientNameHeader = 'ET-Client-Name';
 export const correlationIdHeader = 'X-Correlation-Id';
 
 /** Why a message went to the DLQ (the `error-code` header). */
-export type UndecodableCode = 'EMPTY_MESSAGE' | 'TOO_LARGE' | 'MALFORMED_UTF8' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA';
+export type UndecodableCode = 'EMPTY_MESSAGE' | 'TOO_LARGE' | 'MALFORMED_UTF8' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA' | 'NOT_AVRO_SCHEMA';
 
 export type Decoded =
   | { kind: 'command'; raw: unknown; headers: CommandHeaders }
@@ -24,17 +24,25 @@ export type Decoded =
       resultCode: RejectionCode;
     };
 
-/** Reads a header case-insensitively (clients differ in how they spell them). */
+/** Longest header value read: the suite's headers are short, a hostile one may be 1 MB. */
+const maxHeaderValueLength = 256;
+
+/**
+ * Reads a header case-insensitively (clients differ in how they spell them), at most
+ * {@link maxHeaderValueLength} characters of it. Linear in the number of headers: a message may
+ * carry hundreds of thousands.
+ */
 export function headerValue(message: Pick<KafkaMessage, 'headers'>, name: string): string | null {
+  const headers = message.headers ?? {};
   const wanted = name.toLowerCase();
-  for (const [key, value] of Object.entries(message.headers ?? {})) {
-    if (key.toLowerCase() !== wanted || value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first === undefined) return null;
-    const text = (typeof first === 'string' ? first : first.toString('utf8')).trim();
-    return text.length > 0 ? text : null;
-  }
-  return null;
+  const key = Object.hasOwn(headers, name) ? name : Object.keys(headers).find((candidate) => candidate.toLowerCase() === wanted);
+  if (key === undefined) return null;
+  const value = headers[key];
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return null;
+  // Only a bounded prefix is decoded (4 bytes at most per character).
+  const text = (typeof first === 'string' ? first.slice(0, 4 * maxHeaderValueLength) : first.subarray(0, 4 * maxHeaderValueLength).toString('utf8')).trim();
+  return text.length > 0 ? text.slice(0, maxHeaderValueLength) : null;
 }
 
 /**
@@ -94,9 +102,10 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
       decoded = (await codec.decode(value)).value;
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error; // the registry is away: retry the batch
-      const unknownSchema = error.message.startsWith('unknown schema id');
+      const schemaId = value.readInt32BE(1);
       // avsc's own message may quote field values: only the schema id is passed on.
-      return undecodable(unknownSchema ? 'UNKNOWN_SCHEMA' : 'MALFORMED_AVRO', unknownSchema ? error.message : `Avro body does not match schema id ${value.readInt32BE(1)}`);
+      const text = { UNKNOWN_SCHEMA: `unknown schema id ${schemaId}`, NOT_AVRO_SCHEMA: `schema id ${schemaId} is not an Avro schema`, MALFORMED_AVRO: `Avro body does not match schema id ${schemaId}` }[error.reason];
+      return undecodable(error.reason, text);
     }
     if (!looksLikeAvroCommand(decoded)) return undecodable('MALFORMED_AVRO', 'the Avro record is not a CustomerCommand');
     if (replacedInvalidUtf8([decoded.commandId, decoded.type, decoded.customerNumber, decoded.payload], value)) {

@@ -4,8 +4,9 @@
 import type { Admin, Message, Producer } from 'kafkajs';
 import type { AvroCodec, RegisteredType } from '../../shared/avro.ts';
 import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
-import { ensureTopics, sendInChunks } from '../../shared/kafka.ts';
+import { ensureTopics, makeTopicLimits, sendInChunks } from '../../shared/kafka.ts';
 import type { Topics } from '../../shared/topics.ts';
+import { makeFit } from './fit.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
 import { commandKey, entriesOf, owedOf, stepSettled, stepsOf, type OpenStep, type ProfileDoc, type ProfileStore } from './store.ts';
@@ -38,6 +39,9 @@ export function makeRelay(deps: {
 }): Relay {
   const { producer, codec, schemas, topics, store } = deps;
   const knownTopics = new Set<string>();
+  // Every record sent fits its topic's max.message.bytes (see ./fit.ts).
+  const limits = makeTopicLimits(deps.admin);
+  const fit = makeFit({ topics, codec, result: schemas.result });
 
   const ensureEventTopics = async (names: string[]) => {
     const missing = [...new Set(names)].filter((name) => !knownTopics.has(name));
@@ -101,7 +105,7 @@ export function makeRelay(deps: {
         ...(dlq.length > 0 ? [{ topic: topics.dlq, messages: dlq }] : []),
         ...(schedule.length > 0 ? [{ topic: topics.expirations, messages: schedule }] : []),
       ];
-      await sendInChunks(producer, topicMessages);
+      await sendInChunks(producer, topicMessages, { limits, fit });
       deps.onPublished?.({ events, dlq: dlq.length });
 
       // A step is done when every profile it writes is settled here; else the rest is still owed
