@@ -19,7 +19,7 @@ import { headersOf, readToEnd } from '../helpers/topicReader.ts';
 const total = Number(process.env['FAULTS_FUZZ'] ?? 10_000);
 const seed = Number(process.env['FAULTS_SEED'] ?? Date.now() % 2 ** 31);
 
-type Fuzzed = { value: Buffer | null; key: string | null; clientName: string | null; kind: string };
+type Fuzzed = { value: Buffer | null; key: string | null; clientName: string | null; kind: string; headers?: Record<string, string> };
 
 const creator = { createdBy: 'fuzz', createdByChannel: 'web' };
 const actor = { changedBy: 'fuzz', changedByChannel: 'web' };
@@ -128,7 +128,7 @@ function withString(type: string, field: string, value: string, id: string): Rec
 const withOwnKey = (json: string, name: string, where: 'payload' | 'envelope') =>
   where === 'payload' ? json.replace('"payload":{', `"payload":{"${name}":{"x":1},`) : json.replace(/\}$/, `,"${name}":{"x":1}}`);
 
-function fuzzArbitrary(avro: { command: RegisteredType; result: RegisteredType }): fc.Arbitrary<(id: string) => Fuzzed> {
+function fuzzArbitrary(avro: { command: RegisteredType; result: RegisteredType; foreign: number[] }): fc.Arbitrary<(id: string) => Fuzzed> {
   const text = (value: unknown) => Buffer.from(JSON.stringify(value));
   const plain = (kind: string, value: Buffer | null, key: string | null = null): Fuzzed => ({ value, key, clientName: 'acme-ticketshop', kind });
   return fc.oneof(
@@ -215,6 +215,17 @@ function fuzzArbitrary(avro: { command: RegisteredType; result: RegisteredType }
           },
       ),
     },
+    // Ids of JSON Schema and Protobuf schemas of the same (shared) registry.
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...avro.foreign), fc.uint8Array({ maxLength: 40 })).map(([schemaId, body]) => () => plain('avro: a schema id that is not Avro', frame(schemaId, Buffer.from(body)))) },
+    // A flood of tiny headers (KafkaJS 2.2.4 as released decodes them in quadratic time) on an
+    // creation without its names: answered (rejected) like any other, within the worker's heartbeats.
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 2_000, max: 30_000 }).map(
+        (count) =>
+          (id: string) => ({ ...plain('header flood', text({ ...validCommand('CreateProfile', id), payload: creator })), headers: Object.fromEntries(Array.from({ length: count }, (_, index) => [`h${index}`, 'x'])) }),
+      ),
+    },
     { weight: 1, arbitrary: fc.constant((id: string) => plain('avro: CommandResult record', makeFramed(avro.result, { commandId: id, correlationId: 'c', clientName: null, organisationId: 1, customerNumber: null, commandType: null, status: 'ACCEPTED', code: null, message: null, version: null, processedAt: new Date().toISOString() }))) },
   );
 }
@@ -264,7 +275,24 @@ describe(`fuzzed commands (${total}) against a running worker process`, () => {
       readSchemaFile(new URL('../../schemas/CustomerCommand.avsc', import.meta.url)).then((schema) => codec.register(schema)),
       readSchemaFile(new URL('../../schemas/CommandResult.avsc', import.meta.url)).then((schema) => codec.register(schema)),
     ]);
-    const cases = fc.sample(fuzzArbitrary({ command, result }), { numRuns: total, seed });
+    // Schemas of other kinds in the same registry, as a shared registry holds them.
+    const foreign: number[] = [];
+    const foreignSubjects: string[] = [];
+    for (const [schemaType, schema] of [
+      ['JSON', JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { a: { type: 'string' } } })],
+      ['PROTOBUF', 'syntax = "proto3";\nmessage Probe { string a = 1; }\n'],
+    ] as const) {
+      const subject = randomName(`fuzz-${schemaType.toLowerCase()}`);
+      const response = await fetch(`${services.SCHEMA_REGISTRY_URL}/subjects/${subject}/versions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ schemaType, schema }),
+      });
+      expect(response.status).toBe(200);
+      foreign.push(((await response.json()) as { id: number }).id);
+      foreignSubjects.push(subject);
+    }
+    const cases = fc.sample(fuzzArbitrary({ command, result, foreign }), { numRuns: total, seed });
     const kafka = makeKafka({ brokers: services.KAFKA_BROKERS.split(','), clientId: randomName('fuzzer'), logger });
     const producer = makeProducer(kafka);
     await producer.connect();
@@ -275,7 +303,7 @@ describe(`fuzzed commands (${total}) against a running worker process`, () => {
       messages: sent.map((fuzzed) => ({
         key: fuzzed.key,
         value: fuzzed.value,
-        headers: { 'X-Correlation-Id': fuzzed.correlationId, ...(fuzzed.clientName !== null ? { 'ET-Client-Name': fuzzed.clientName } : {}) },
+        headers: { ...fuzzed.headers, 'X-Correlation-Id': fuzzed.correlationId, ...(fuzzed.clientName !== null ? { 'ET-Client-Name': fuzzed.clientName } : {}) },
       })),
     }]);
     // A valid command last: bad input before it must not have stopped anything.
@@ -362,6 +390,10 @@ describe(`fuzzed commands (${total}) against a running worker process`, () => {
     const admin = kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [names.commands, names.results, names.dlq, names.expirations] }).catch(() => undefined);
+    for (const subject of foreignSubjects) {
+      await fetch(`${services.SCHEMA_REGISTRY_URL}/subjects/${subject}`, { method: 'DELETE' });
+      await fetch(`${services.SCHEMA_REGISTRY_URL}/subjects/${subject}?permanent=true`, { method: 'DELETE' });
+    }
     await admin.disconnect();
     console.error(`[fuzz] ${total} cases (seed ${seed}) in ${Math.round((Date.now() - started) / 1000)} s; worker log: ${worker.logFile}`);
   });
