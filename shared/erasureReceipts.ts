@@ -56,3 +56,17 @@ export async function recordMergedReceipt(
       if ((error as { code?: number }).code !== 11000) throw error;
     });
 }
+
+/**
+ * Which of these customers have a receipt (erased, or merged away), in one query. Customer numbers
+ * are unique across organisations, so the number alone tells.
+ */
+export async function customersWithReceipts(db: Db, customerNumbers: Iterable<string>): Promise<Set<string>> {
+  const numbers = [...new Set(customerNumbers)];
+  if (numbers.length === 0) return new Set();
+  const found = await db
+    .collection<ReceiptBase>('erasureReceipts')
+    .find({ customerNumber: { $in: numbers } }, { projection: { customerNumber: 1 }, batchSize: numbers.length + 1 })
+    .toArray();
+  return new Set(found.map((receipt) => receipt.customerNumber));
+}

@@ -3,6 +3,7 @@
 import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
 import { servesOrganisation, type Config } from '../../shared/config.ts';
+import { customersWithReceipts } from '../../shared/erasureReceipts.ts';
 import { ensureTopics, makeProducer, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -101,7 +102,9 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
         // A step whose write may still come (its process slow, or stopped before it: then its
         // redelivery writes anew) stays open, and is looked at again after the others.
         const staleIds = new Set(stale.map((step) => step._id));
-        const unsettled = await relay.publish({ profiles: [...(await store.findProfiles(numbers)).values()], lookedUp: numbers, steps: staleIds });
+        const found = await store.findProfiles(numbers);
+        const erased = await customersWithReceipts(mongo.db, numbers.filter((number) => !found.has(number)));
+        const unsettled = await relay.publish({ profiles: [...found.values()], lookedUp: numbers, erased, steps: staleIds });
         await store.postponeSteps(unsettled.filter((id) => staleIds.has(id)));
       }
       // Merges interrupted after the permanent profile was written: remove their temporary profile.

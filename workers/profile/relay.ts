@@ -9,7 +9,7 @@ import type { Topics } from '../../shared/topics.ts';
 import { makeFit } from './fit.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
-import { commandKey, entriesOf, owedOf, stepSettled, stepsOf, type OpenStep, type ProfileDoc, type ProfileStore } from './store.ts';
+import { commandKey, entriesOf, owedOf, stepSettled, stepsOf, type OpenStep, type ProfileDoc, type ProfileSeen, type ProfileStore } from './store.ts';
 
 /** A result that is not inside a profile's pending list (rejections, no-op and organisation-level commands). */
 export type LooseResult = { key: string | null; result: CommandResult; order: number };
@@ -20,10 +20,19 @@ export type Relay = {
   /**
    * Sends what the profiles still owe (entries of open steps), the results and DLQ records, then
    * closes the steps this settled (see `stepSettled`) and returns the open steps it left open.
-   * `lookedUp`: numbers read from MongoDB for this call; those missing from `profiles` are gone.
+   * `lookedUp`: numbers read from MongoDB for this call; those missing from `profiles` are gone —
+   * `erased` if they have a receipt.
    * `steps`: open steps to settle besides those found in the profiles (the sweep's).
    */
-  publish: (input: { profiles?: ProfileDoc[]; lookedUp?: Iterable<string>; steps?: Iterable<string>; results?: LooseResult[]; dlq?: DlqRecord[]; order?: (commandId: string) => number }) => Promise<string[]>;
+  publish: (input: {
+    profiles?: ProfileDoc[];
+    lookedUp?: Iterable<string>;
+    erased?: ReadonlySet<string>;
+    steps?: Iterable<string>;
+    results?: LooseResult[];
+    dlq?: DlqRecord[];
+    order?: (commandId: string) => number;
+  }) => Promise<string[]>;
 };
 
 export function makeRelay(deps: {
@@ -69,7 +78,7 @@ export function makeRelay(deps: {
   };
 
   return {
-    async publish({ profiles: written = [], lookedUp = [], steps: extraSteps = [], results = [], dlq = [], order = () => -1 }) {
+    async publish({ profiles: written = [], lookedUp = [], erased = new Set(), steps: extraSteps = [], results = [], dlq = [], order = () => -1 }) {
       // Only what is still owed: entries of relay steps not yet closed.
       const steps = new Set([...stepsOf(written), ...extraSteps]);
       const open = steps.size > 0 ? await store.openSteps(steps) : new Map<string, OpenStep>();
@@ -110,8 +119,8 @@ export function makeRelay(deps: {
 
       // A step is done when every profile it writes is settled here; else the rest is still owed
       // (a redelivery or the sweep relays it).
-      const sent = new Map<string, ProfileDoc | null>(written.map((doc) => [doc._id, doc]));
-      for (const number of lookedUp) if (!sent.has(number)) sent.set(number, null);
+      const sent = new Map<string, ProfileSeen>(written.map((doc) => [doc._id, doc]));
+      for (const number of lookedUp) if (!sent.has(number)) sent.set(number, erased.has(number) ? 'erased' : 'absent');
       const settled = [...open].filter(([id, step]) => stepSettled(id, step, (number) => sent.get(number)));
       await store.closeSteps(settled.map(([id]) => id));
       return [...open.keys()].filter((id) => !settled.some(([done]) => done === id));

@@ -48,19 +48,28 @@ export type RelayStep = {
 export type OpenStep = Pick<RelayStep, 'profiles' | 'versions'>;
 
 /**
- * Whether everything a step owes went out with these profiles (as written, or read after it):
- * each of its profiles holds the step's entries (sent now), or can no longer receive them — the
- * write was version-guarded and the profile moved past that version, was created by another
- * write, or is gone. `undefined`: not looked at; `null`: looked up and absent.
+ * What the relay knows of a profile a step writes: the document (as written, or read after the
+ * write), `'absent'` (looked up, not there, and no receipt: never created, or gone without one),
+ * `'erased'` (looked up, not there, with an erasure or merge receipt: it existed), or undefined (not
+ * looked at).
  */
-export function stepSettled(id: string, step: OpenStep, docs: (number: string) => ProfileDoc | null | undefined): boolean {
+export type ProfileSeen = ProfileDoc | 'absent' | 'erased' | undefined;
+
+/**
+ * Whether everything a step owes went out with these profiles: each of its profiles holds the
+ * step's entries (sent now), or can no longer receive them — the write was version-guarded and the
+ * profile moved past that version, was created by another write, or is gone. A creation whose
+ * profile is absent without a receipt may still be inserted: not settled.
+ */
+export function stepSettled(id: string, step: OpenStep, seen: (number: string) => ProfileSeen): boolean {
   return step.profiles.every((number, index) => {
-    const doc = docs(number);
+    const doc = seen(number);
     if (doc === undefined) return false;
-    if (doc !== null && doc.pending.some((entry) => entry.step === id)) return true;
+    if (typeof doc === 'object' && doc.pending.some((entry) => entry.step === id)) return true;
     const expected = step.versions?.[index];
     if (expected === undefined) return false;
-    if (doc === null) return expected !== null; // a replace cannot bring it back; an insert could still come
+    if (doc === 'erased') return true; // existed and was erased or merged: no write can bring it back
+    if (doc === 'absent') return expected !== null; // a replace cannot bring it back; an insert could still come
     return expected === null || doc.version > expected;
   });
 }
