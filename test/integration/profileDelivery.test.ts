@@ -182,6 +182,26 @@ describe('profile worker: delivery guarantees', () => {
       expect(new Set(h.resultsFor(wrongType['commandId'] as string).map((received) => received.value.code))).toEqual(new Set(['NOT_PERMANENT']));
     });
 
+    it('a merge refused before a restore of the same temporary profile stays refused after a crash', async () => {
+      harness = await startProfileHarness({ startWorker: false });
+      const h = harness;
+      const permanent = await customerThenStop(h, { firstName: 'P', surname: 'P' });
+      await h.startWorker();
+      const temporary = (await h.run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3_600) })).customerNumber!;
+      await h.run('DeactivateCustomer', { ...actor, expirationDate: isoAfter(new Date(), 3_600) }, temporary);
+      await h.stopWorkers();
+      const merge = commandJson('MergeTemporaryProfile', { ...actor, permanentCustomerNumber: permanent }, { customerNumber: temporary });
+      const restore = commandJson('RestoreCustomer', actor, { customerNumber: temporary });
+      await h.sendMany([merge, restore]);
+      await crashOnce(h, 'afterWrite', async () => undefined);
+
+      await h.startWorker();
+      expect(await h.result(restore['commandId'] as string, 40_000)).toMatchObject({ status: 'ACCEPTED', version: 3 });
+      await waitFor('the redelivered answers', () => h.resultsFor(restore['commandId'] as string).length >= 1 && h.resultsFor(merge['commandId'] as string).length >= 1);
+      expect(new Set(h.resultsFor(merge['commandId'] as string).map((received) => received.value.code))).toEqual(new Set(['CUSTOMER_DEACTIVATED']));
+      expect(await h.mongo.db.collection('profiles').findOne({ _id: temporary as never })).toMatchObject({ status: 'A', version: 3 });
+    });
+
     it('a relay step the sweep finds before its write stays open, and what the write owes still goes out', async () => {
       harness = await startProfileHarness({ startWorker: false });
       const h = harness;

@@ -457,6 +457,13 @@ export function makeCommandHandler(deps: HandlerDeps) {
         await relay.publish({ profiles: latestOf(relayed.splice(0)), results: before, order: (commandId) => orderOf.get(commandId) ?? -1 });
         for (const { result } of before) deps.onResult?.(result);
         relayed.push(...(await applyMerge(item, now, loose, orderOf)));
+        // A refused merge has no write to ride in: it is fixed (stored and sent) before the commands
+        // after it, which could change its answer if it were decided again after a crash.
+        const refused = loose.splice(0);
+        if (refused.length > 0) {
+          await relay.publish({ results: refused, order: (commandId) => orderOf.get(commandId) ?? -1 });
+          for (const { result } of refused) deps.onResult?.(result);
+        }
       } else {
         run.push(item);
       }
