@@ -106,6 +106,16 @@ describe('decide', () => {
     expect(when(command('ConvertToPermanent', { ...actor, firstName: 'A', surname: 'B' }, decision.profile.customerNumber), decision.profile)).toMatchObject({ code: 'NOT_TEMPORARY' });
   });
 
+  it('SetPreference with a value not allowed: the answer names at most ten of the allowed values, however many there are', () => {
+    const profile = givenProfile();
+    const allowedValues = Array.from({ length: 200 }, (_, index) => `${'v'.repeat(250)}${index}`);
+    const decision = when(command('SetPreference', { key: 'zone', value: 'other' }, profile.customerNumber), profile, context({ preferences: [{ organisationId: 1, key: 'zone', description: null, allowedValues }] }));
+    expect(decision).toMatchObject({ code: 'PREFERENCE_VALUE_NOT_ALLOWED' });
+    const message = (decision as { message: string }).message;
+    expect(message).toContain('(200 in all)');
+    expect(message.length).toBeLessThan(11 * 260);
+  });
+
   it('SetPreference: undefined key, value not allowed, then set; RemovePreference removes', () => {
     const profile = givenProfile();
     const definitions = [{ organisationId: 1, key: 'assistance', description: null, allowedValues: ['wheelchair', 'guide'] }];

@@ -194,7 +194,10 @@ export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfil
       const definition = context.preference(key);
       if (!definition) return reject('PREFERENCE_NOT_DEFINED', `preference '${key}' is not defined by the organisation`, profile.version);
       if (definition.allowedValues && !definition.allowedValues.includes(value)) {
-        return reject('PREFERENCE_VALUE_NOT_ALLOWED', `value not allowed for preference '${key}'; allowed: ${definition.allowedValues.join(', ')}`, profile.version);
+        // At most ten values named: the answer stays small whatever the definition holds.
+        const shown = definition.allowedValues.slice(0, 10).join(', ');
+        const more = definition.allowedValues.length > 10 ? ` … (${definition.allowedValues.length} in all)` : '';
+        return reject('PREFERENCE_VALUE_NOT_ALLOWED', `value not allowed for preference '${key}'; allowed: ${shown}${more}`, profile.version);
       }
       const others = profile.preferences.filter((preference) => preference.key !== key);
       if (others.length >= limits.preferences) return reject('LIMIT_EXCEEDED', profileListLimitMessage('preferences'), profile.version);

@@ -10,6 +10,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { validateCommand, type PartialMeta, type ValidationOptions } from './commands.ts';
 import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type DecideContext } from './domain.ts';
 import { dlqRecordOf } from './dlq.ts';
+import { limits } from './limits.ts';
 import { decodeMessage } from './messages.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import type { DlqRecord, LooseResult, Relay } from './relay.ts';
@@ -36,7 +37,21 @@ type Item =
   | { kind: 'command'; order: number; key: string | null; command: Command }
   | { kind: 'rejected'; order: number; key: string | null; meta: PartialMeta; correlationId: string; clientName: string | null; code: RejectionCode; message: string };
 
-type Prepared = { items: Item[]; dlq: DlqRecord[]; loose: LooseResult[] };
+type Prepared = { items: Item[]; dlq: { order: number; record: DlqRecord }[]; loose: LooseResult[] };
+
+/** The part of a prepared window from message `from` on, its order counted from there. */
+const suffixOf = (prepared: Prepared, from: number): Prepared => ({
+  items: prepared.items.filter((item) => item.order >= from).map((item) => ({ ...item, order: item.order - from })),
+  dlq: prepared.dlq.filter((entry) => entry.order >= from).map((entry) => ({ ...entry, order: entry.order - from })),
+  loose: prepared.loose.filter((entry) => entry.order >= from).map((entry) => ({ ...entry, order: entry.order - from })),
+});
+
+/** The part of a prepared step before message `length` (items and DLQ records keep their order). */
+const prefixOf = (prepared: Prepared, length: number): Prepared => ({
+  items: prepared.items.filter((item) => item.order < length),
+  dlq: prepared.dlq.filter((entry) => entry.order < length),
+  loose: prepared.loose.filter((entry) => entry.order < length),
+});
 
 /**
  * Commands decided, written and relayed together. A backlog arrives in batches of many thousands:
@@ -46,11 +61,13 @@ const maxStep = 1_000;
 
 /**
  * Commands on one profile in one step. Each accepted change keeps a full snapshot in its profile's
- * `pending` until relayed: this bounds the document (with the caps on a profile's lists) far below
- * MongoDB's 16 MB, whatever the backlog on one customer. A step ends before the command that would
- * pass it; the next step takes the rest.
+ * `pending` until relayed, and a profile can hold the entries of two steps (one not relayed yet,
+ * after a crash): with the caps on a profile's lists a snapshot is at most about 270 KB as JSON
+ * (every character of every field escaped to six bytes), so 2 × 25 of them stay under 14 MB,
+ * below MongoDB's 16 MB, whatever the backlog on one customer. A step ends before the command
+ * that would pass the bound; the next step takes the rest.
  */
-export const maxCommandsPerProfile = 100;
+export const maxCommandsPerProfile = 25;
 
 /** How many of the step's messages to handle so that no profile gets more than {@link maxCommandsPerProfile}. */
 function boundedLength(items: Item[], length: number): number {
@@ -110,9 +127,9 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const prepared: Prepared = { items: [], dlq: [], loose: [] };
     for (const [order, message] of batch.messages.entries()) {
       const decoded = await decodeMessage(message, batch, codec);
-      const key = keyOf(message);
+      const key = message.key && message.key.length > limits.keyBytes ? null : keyOf(message);
       if (decoded.kind === 'undecodable') {
-        prepared.dlq.push(dlqRecordOf(message, batch, { code: decoded.code, message: decoded.message }));
+        prepared.dlq.push({ order, record: dlqRecordOf(message, batch, { code: decoded.code, message: decoded.message }) });
         logger.warn({ code: decoded.code, topic: batch.topic, partition: batch.partition, offset: message.offset, correlationId: decoded.headers.correlationId }, 'undecodable command sent to the DLQ');
         if (decoded.commandId !== null) {
           const meta: PartialMeta = { commandId: decoded.commandId, organisationId: null, customerNumber: null, commandType: null };
@@ -125,14 +142,20 @@ export function makeCommandHandler(deps: HandlerDeps) {
       // rejected where its first delivery was accepted.
       const sentAt = Number(message.timestamp);
       const validation = validateCommand(decoded.raw, decoded.headers, Number.isFinite(sentAt) && sentAt > 0 ? new Date(Math.min(sentAt, now.getTime())) : now, deps.validation);
-      if (validation.ok) {
+      if (validation.ok && message.key && message.key.length > limits.keyBytes) {
+        // The key is kept with the command's outcome and keys its result: bounded, or the outcome
+        // could outgrow what MongoDB stores. Answered without it.
+        const { command } = validation;
+        const meta: PartialMeta = { commandId: command.commandId, organisationId: command.organisationId, customerNumber: command.customerNumber, commandType: command.type };
+        prepared.items.push({ kind: 'rejected', order, key: null, meta, correlationId: command.correlationId, clientName: command.clientName, code: 'LIMIT_EXCEEDED', message: `Kafka key: at most ${limits.keyBytes} bytes` });
+      } else if (validation.ok) {
         prepared.items.push({ kind: 'command', order, key, command: validation.command });
       } else if (validation.meta.commandId !== null) {
         const { rejection, meta } = validation;
         prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: rejection.code, message: rejection.message });
       } else {
         // Without a commandId nobody can be answered: the DLQ tells the operators.
-        prepared.dlq.push(dlqRecordOf(message, batch, { code: validation.rejection.code, message: validation.rejection.message }));
+        prepared.dlq.push({ order, record: dlqRecordOf(message, batch, { code: validation.rejection.code, message: validation.rejection.message }) });
       }
     }
     return prepared;
@@ -471,7 +494,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
     await flush();
     await deps.hooks?.afterWrite?.();
     const profiles = latestOf(relayed);
-    await relay.publish({ profiles, results: loose, dlq: prepared.dlq, order: (commandId) => orderOf.get(commandId) ?? -1 });
+    await relay.publish({ profiles, results: loose, dlq: prepared.dlq.map((entry) => entry.record), order: (commandId) => orderOf.get(commandId) ?? -1 });
     await deps.hooks?.afterPublish?.();
     for (const { result } of loose) deps.onResult?.(result);
     for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result);
@@ -481,20 +504,21 @@ export function makeCommandHandler(deps: HandlerDeps) {
     /** A batch is handled in steps of at most {@link maxStep} commands, each written and relayed before the next. */
     async handleBatch(batch: Batch, progress: (handledOffset?: string) => Promise<void> = async () => undefined, stopping: () => boolean = () => false): Promise<void | 'stopped'> {
       for (let start = 0; start < batch.messages.length; ) {
-        // Stopping (SIGTERM, a rebalance): after the step in flight, not after a backlog's batch.
-        if (start > 0 && stopping()) return 'stopped';
-        const now = clock();
-        let step = batch.messages.slice(start, start + maxStep);
-        let prepared = await prepare({ ...batch, messages: step }, now);
-        const length = boundedLength(prepared.items, step.length);
-        if (length < step.length) {
-          step = step.slice(0, length);
-          prepared = await prepare({ ...batch, messages: step }, now);
+        // Decoded and validated once per window; handled in one step, or several when one profile
+        // has more commands in it than a step takes.
+        const window = batch.messages.slice(start, start + maxStep);
+        const prepared = await prepare({ ...batch, messages: window }, clock());
+        for (let done = 0; done < window.length; ) {
+          // Stopping (SIGTERM, a rebalance): after the step in flight, not after a backlog's batch.
+          if (start + done > 0 && stopping()) return 'stopped';
+          const rest = done === 0 ? prepared : suffixOf(prepared, done);
+          const length = boundedLength(rest.items, window.length - done);
+          await handleStep(batch, length < window.length - done ? prefixOf(rest, length) : rest, clock());
+          done += length;
+          // Committed step by step, alive to the group coordinator while a backlog's batch takes its time.
+          await progress(window[done - 1]!.offset);
         }
-        await handleStep(batch, prepared, now);
-        // Committed step by step, alive to the group coordinator while a backlog's batch takes its time.
-        await progress(step.at(-1)!.offset);
-        start += step.length;
+        start += window.length;
       }
     },
   };

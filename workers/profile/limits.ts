@@ -5,6 +5,8 @@
 export const limits = {
   /** Bytes of one command as it arrives on the topic (JSON or Avro); a larger one is not decoded. */
   commandBytes: 256 * 1024,
+  /** Bytes of a command's Kafka key: it is stored with the command's outcome and keys its result. */
+  keyBytes: 1024,
   /** Fields of any object of a command: the envelope, the payload, a postal address. */
   fieldsPerObject: 64,
   /** Lists a profile holds. */
