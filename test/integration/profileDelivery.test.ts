@@ -383,6 +383,25 @@ describe('profile worker: batches that mix related commands', () => {
     expect(pendingSizes.length).toBeGreaterThanOrEqual(10);
   });
 
+  it('a merge refused by another process while this one had marked the temporary profile: the replay clears the mark', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const permanent = (await h.run('CreateProfile', { ...creator, firstName: 'P', surname: 'P' })).customerNumber!;
+    const temporary = (await h.run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3_600) })).customerNumber!;
+    const merge = commandJson('MergeTemporaryProfile', { ...actor, permanentCustomerNumber: permanent }, { customerNumber: temporary });
+    // This process marked it and lost its write; the other one refused the merge and stored that.
+    await h.mongo.db.collection('profiles').updateOne({ _id: temporary as never }, { $set: { mergingInto: permanent } });
+    const refused = {
+      commandId: merge['commandId'], correlationId: 'corr-other', clientName: 'acme-ticketshop', organisationId: 1, customerNumber: temporary,
+      commandType: 'MergeTemporaryProfile', status: 'REJECTED', code: 'CUSTOMER_DEACTIVATED', message: `customer ${permanent} is deactivated`, version: 1, processedAt: new Date().toISOString(),
+    };
+    await h.mongo.db.collection('commands').insertOne({ _id: commandKey(1, merge['commandId'] as string) as never, result: refused, resultKey: `1:${temporary}`, at: new Date() });
+
+    await h.send(merge);
+    expect(await h.result(merge['commandId'] as string)).toMatchObject({ status: 'REJECTED', code: 'CUSTOMER_DEACTIVATED' });
+    expect(await h.run('UpdateTemporaryProfile', { ...actor, expirationDate: isoAfter(new Date(), 7_200), firstName: 'Alive' }, temporary)).toMatchObject({ status: 'ACCEPTED', version: 2 });
+  });
+
   it('the same commandId from two organisations: two commands, two profiles', async () => {
     harness = await startProfileHarness();
     const h = harness;

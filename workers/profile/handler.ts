@@ -448,6 +448,9 @@ export function makeCommandHandler(deps: HandlerDeps) {
         }
         // A merge answered before its temporary profile was removed (a crash in between): finish it.
         if (item.kind === 'command' && item.command.type === 'MergeTemporaryProfile' && replay.status === 'ACCEPTED') await store.finishMergeOf(item.command.customerNumber);
+        // Refused by another process (a rebalance) while this one's attempt had marked the
+        // temporary profile: the mark is nobody's any more.
+        if (item.kind === 'command' && item.command.type === 'MergeTemporaryProfile' && replay.status === 'REJECTED') await store.clearRefusedMerge(item.command.customerNumber, item.command.payload.permanentCustomerNumber);
         continue;
       }
       if (item.kind === 'rejected') {

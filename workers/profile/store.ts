@@ -375,6 +375,14 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
       if (result.matchedCount === 0) throw new WriteConflict('the temporary profile changed while its merge was decided');
     },
 
+    /** Clears the mark a refused merge into `permanentNumber` left, unless the permanent profile has the temporary one after all. */
+    async clearRefusedMerge(temporaryNumber: string, permanentNumber: string): Promise<void> {
+      const docs = await byIds(profiles, [temporaryNumber, permanentNumber]);
+      const temporary = docs.get(temporaryNumber);
+      if (temporary?.mergingInto !== permanentNumber || docs.get(permanentNumber)?.relatedCustomerNumbers.includes(temporaryNumber)) return;
+      await this.unmarkMerging(temporaryNumber, temporary.version, permanentNumber);
+    },
+
     /** Clears the mark of a merge that was refused after all (version-guarded, like the mark). */
     async unmarkMerging(customerNumber: string, version: number, permanentNumber: string): Promise<void> {
       const result = await write(() => profiles.updateOne({ _id: customerNumber, version, mergingInto: permanentNumber }, { $unset: { mergingInto: '' } }));
