@@ -57,16 +57,13 @@ export async function recordMergedReceipt(
     });
 }
 
-/**
- * Which of these customers have a receipt (erased, or merged away), in one query. Customer numbers
- * are unique across organisations, so the number alone tells.
- */
-export async function customersWithReceipts(db: Db, customerNumbers: Iterable<string>): Promise<Set<string>> {
-  const numbers = [...new Set(customerNumbers)];
-  if (numbers.length === 0) return new Set();
+/** Which of these customers have a receipt (erased, or merged away): one lookup by `_id`. */
+export async function customersWithReceipts(db: Db, customers: Iterable<{ organisationId: number; customerNumber: string }>): Promise<Set<string>> {
+  const ids = [...new Set([...customers].map(({ organisationId, customerNumber }) => receiptKey(organisationId, customerNumber)))];
+  if (ids.length === 0) return new Set();
   const found = await db
     .collection<ReceiptBase>('erasureReceipts')
-    .find({ customerNumber: { $in: numbers } }, { projection: { customerNumber: 1 }, batchSize: numbers.length + 1 })
+    .find({ _id: { $in: ids } }, { projection: { customerNumber: 1 }, batchSize: ids.length + 1 })
     .toArray();
   return new Set(found.map((receipt) => receipt.customerNumber));
 }

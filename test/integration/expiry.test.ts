@@ -197,6 +197,23 @@ describe('expiration and erasure', () => {
     expect(await harness.mongo.db.collection('erasureReceipts').findOne({ _id: `1:${temporary}` as never })).toMatchObject({ reason: 'MERGED' });
   });
 
+  it('a relay step still open for another customer (its write may still come) does not hold back an erasure', async () => {
+    const due = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 6) })).customerNumber!;
+    const other = (await run('CreateProfile', { ...creator, firstName: 'O', surname: 'O' })).customerNumber!;
+    await harness.stopWorkers();
+    // A step that wrote `due` (its entries are there) and whose write of `other`, at version 1, has
+    // not landed: it stays open as long as that write may still come.
+    const profiles = harness.mongo.db.collection<{ _id: string; pending: { step: string }[] }>('profiles');
+    const doc = (await profiles.findOne({ _id: due }))!;
+    await profiles.updateOne({ _id: due }, { $set: { pending: doc.pending.map((entry) => ({ ...entry, step: 'half-step' })) } });
+    await harness.mongo.db.collection('relaySteps').insertOne({ _id: 'half-step' as never, profiles: [due, other], versions: [null, 1], organisations: [1, 1], at: new Date(Date.now() - 120_000) });
+    await harness.startWorker(); // its start-up sweep relays what `due` owes
+
+    const event = await deletedEvent(due, 30_000);
+    expect(event).toMatchObject({ reason: 'EXPIRED' });
+    expect(await harness.mongo.db.collection('relaySteps').findOne({ _id: 'half-step' as never })).toMatchObject({ settled: [due] });
+  });
+
   it('a deletion worker killed (SIGKILL) mid-saga: another one resumes and completes the erasure', async () => {
     await harness.stopExpiryWorkers();
     const { exited } = await startCrashingWorker({ worker: 'deletion', at: 'profile', database: harness.mongo.db.databaseName, env: { PROFILES_ENV: harness.config.env, ERASURE_LOCK_MS: '2000' } });

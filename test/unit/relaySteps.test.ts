@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stepSettled, type ProfileDoc, type ProfileSeen } from '../../workers/profile/store.ts';
+import { owedOf, stepSettled, type ProfileDoc, type ProfileSeen } from '../../workers/profile/store.ts';
 
 /** Only what stepSettled reads of a profile document. */
 const doc = (version: number, steps: string[] = []): ProfileDoc => ({ version, pending: steps.map((step) => ({ commandId: 'c', resultKey: null, step, body: '{}' })) }) as unknown as ProfileDoc;
@@ -43,5 +43,15 @@ describe('a relay step is closed only when none of its writes can still land unr
   it('given a step without versions (an older suite\'s), then only the entries themselves settle it', () => {
     expect(settled(undefined, [doc(9)])).toBe(false);
     expect(settled(undefined, [doc(9, ['s1'])])).toBe(true);
+  });
+
+  it('given a profile recorded as settled in a step still open for others, then it counts as settled and owes the step nothing', () => {
+    expect(stepSettled('s1', { profiles: ['0', '1'], versions: [1, 1], settled: ['0'] }, (number) => (number === '0' ? undefined : doc(2)))).toBe(true);
+    const owing = { ...doc(2, ['s1', 's2']), _id: '0' } as ProfileDoc;
+    const open = new Map([
+      ['s1', { profiles: ['0', '1'], settled: ['0'] }],
+      ['s2', { profiles: ['0'] }],
+    ]);
+    expect(owedOf(owing, open).pending.map((entry) => entry.step)).toEqual(['s2']);
   });
 });

@@ -61,7 +61,7 @@ export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
   const inProgress: Collection<ErasureStart> = db.collection('erasuresInProgress');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
-  const relaySteps: Collection<{ _id: string }> = db.collection('relaySteps');
+  const relaySteps: Collection<{ _id: string; settled?: string[] }> = db.collection('relaySteps');
   const write = serialWrites(db);
   const emailClaims = db.collection<{ _id: string; customerNumber: string }>('emailClaims');
   const accountClaims = db.collection<{ _id: string; customerNumber: string }>('accountClaims');
@@ -184,7 +184,9 @@ export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
     async hasUnrelayed(profile: ProfileDoc): Promise<boolean> {
       const steps = [...new Set(profile.pending.map((entry) => entry.step))];
       if (steps.length === 0) return false;
-      return (await relaySteps.find({ _id: { $in: steps } }, { projection: { _id: 1 }, limit: 1 }).toArray()).length > 0;
+      // A step still open for other profiles but settled for this one owes it nothing.
+      const open = await relaySteps.find({ _id: { $in: steps } }, { projection: { settled: 1 }, batchSize: steps.length + 1 }).toArray();
+      return open.some((step) => !(step.settled ?? []).includes(profile._id));
     },
     /** Deletes the profile (its personal fields, preference values, account links, addresses) if unchanged. */
     deleteProfile: (customerNumber: string, version: number): Promise<boolean> => deleteProfiles({ id: customerNumber, version }),

@@ -364,7 +364,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
 
     await store.reserveCreations(reservations);
     await Promise.all([store.emails.take(emailChanges.take), store.accounts.take(accountChanges.take)]);
-    if (changed.size > 0) await store.openStep(step, [...changed.keys()].map((customerNumber) => ({ customerNumber, expectedVersion: originalVersion.get(customerNumber) ?? null })));
+    if (changed.size > 0) await store.openStep(step, [...changed].map(([customerNumber, doc]) => ({ customerNumber, organisationId: doc.organisationId, expectedVersion: originalVersion.get(customerNumber) ?? null })));
     await store.writeProfiles([...changed.values()].map((doc) => ({ doc, expectedVersion: originalVersion.get(doc._id) ?? null })));
     await Promise.all([store.emails.release(emailChanges.release), store.accounts.release(accountChanges.release), store.putDefinitions(newDefinitions)]);
     return [...toRelay.values()];
@@ -418,7 +418,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
       };
       const step = randomUUID();
       const next: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent!.pending, packEntry(entry, step)] };
-      await store.openStep(step, [{ customerNumber: permanentNumber, expectedVersion: permanent!.version }]);
+      await store.openStep(step, [{ customerNumber: permanentNumber, organisationId: command.organisationId, expectedVersion: permanent!.version }]);
       await store.writeProfiles([{ doc: next, expectedVersion: permanent!.version }]);
       permanent = next;
     }

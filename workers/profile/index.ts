@@ -103,7 +103,11 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
         // redelivery writes anew) stays open, and is looked at again after the others.
         const staleIds = new Set(stale.map((step) => step._id));
         const found = await store.findProfiles(numbers);
-        const erased = await customersWithReceipts(mongo.db, numbers.filter((number) => !found.has(number)));
+        const missing = stale.flatMap((step) => step.profiles.flatMap((customerNumber, index) => {
+          const organisationId = step.organisations?.[index];
+          return !found.has(customerNumber) && organisationId !== undefined ? [{ organisationId, customerNumber }] : [];
+        }));
+        const erased = await customersWithReceipts(mongo.db, missing);
         const unsettled = await relay.publish({ profiles: [...found.values()], lookedUp: numbers, erased, steps: staleIds });
         await store.postponeSteps(unsettled.filter((id) => staleIds.has(id)));
       }

@@ -9,7 +9,7 @@ import type { Topics } from '../../shared/topics.ts';
 import { makeFit } from './fit.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
-import { commandKey, entriesOf, owedOf, stepSettled, stepsOf, type OpenStep, type ProfileDoc, type ProfileSeen, type ProfileStore } from './store.ts';
+import { commandKey, entriesOf, owedOf, profileSettled, stepSettled, stepsOf, type OpenStep, type ProfileDoc, type ProfileSeen, type ProfileStore } from './store.ts';
 
 /** A result that is not inside a profile's pending list (rejections, no-op and organisation-level commands). */
 export type LooseResult = { key: string | null; result: CommandResult; order: number };
@@ -42,7 +42,7 @@ export function makeRelay(deps: {
   schemas: { result: RegisteredType; event: RegisteredType };
   topics: Topics;
   eventPartitions: number;
-  store: Pick<ProfileStore, 'putResults' | 'openSteps' | 'closeSteps'>;
+  store: Pick<ProfileStore, 'putResults' | 'openSteps' | 'closeSteps' | 'settleProfiles'>;
   /** Called after a produce with what it carried (metrics). */
   onPublished?: (sent: { events: CustomerChanged[]; dlq: number }) => void;
 }): Relay {
@@ -123,7 +123,16 @@ export function makeRelay(deps: {
       for (const number of lookedUp) if (!sent.has(number)) sent.set(number, erased.has(number) ? 'erased' : 'absent');
       const settled = [...open].filter(([id, step]) => stepSettled(id, step, (number) => sent.get(number)));
       await store.closeSteps(settled.map(([id]) => id));
-      return [...open.keys()].filter((id) => !settled.some(([done]) => done === id));
+      // A step still open for some of its profiles is done with the others: recorded, so that they
+      // are not sent again and their erasure does not wait for the rest.
+      const unsettled = [...open].filter(([id]) => !settled.some(([done]) => done === id));
+      const partly = new Map<string, string[]>();
+      for (const [id, step] of unsettled) {
+        const done = step.profiles.filter((number, index) => !step.settled?.includes(number) && profileSettled(id, step, index, sent.get(number)));
+        if (done.length > 0) partly.set(id, done);
+      }
+      await store.settleProfiles(partly);
+      return unsettled.map(([id]) => id);
     },
   };
 }

@@ -41,11 +41,18 @@ export type RelayStep = {
    * of the suite: their entries must then be seen.
    */
   versions?: (number | null)[];
+  /** The organisation of each profile, by index of `profiles` (where its receipt is looked up). */
+  organisations?: number[];
+  /**
+   * Profiles of the step that owe it nothing any more (their entries went out, or its write can no
+   * longer reach them) while others still might: their erasure need not wait for the others.
+   */
+  settled?: string[];
   at: Date;
 };
 
 /** An open step as the relay needs it: which profiles it writes, at which versions. */
-export type OpenStep = Pick<RelayStep, 'profiles' | 'versions'>;
+export type OpenStep = Pick<RelayStep, 'profiles' | 'versions' | 'organisations' | 'settled'>;
 
 /**
  * What the relay knows of a profile a step writes: the document (as written, or read after the
@@ -56,22 +63,26 @@ export type OpenStep = Pick<RelayStep, 'profiles' | 'versions'>;
 export type ProfileSeen = ProfileDoc | 'absent' | 'erased' | undefined;
 
 /**
- * Whether everything a step owes went out with these profiles: each of its profiles holds the
- * step's entries (sent now), or can no longer receive them — the write was version-guarded and the
- * profile moved past that version, was created by another write, or is gone. A creation whose
+ * Whether the step owes this profile (its `index`-th) nothing after this publish: the profile holds
+ * the step's entries (sent now), or can no longer receive them — the write was version-guarded and
+ * the profile moved past that version, was created by another write, or is gone. A creation whose
  * profile is absent without a receipt may still be inserted: not settled.
  */
+export function profileSettled(id: string, step: OpenStep, index: number, doc: ProfileSeen): boolean {
+  const number = step.profiles[index]!;
+  if (step.settled?.includes(number)) return true;
+  if (doc === undefined) return false;
+  if (typeof doc === 'object' && doc.pending.some((entry) => entry.step === id)) return true;
+  const expected = step.versions?.[index];
+  if (expected === undefined) return false;
+  if (doc === 'erased') return true; // existed and was erased or merged: no write can bring it back
+  if (doc === 'absent') return expected !== null; // a replace cannot bring it back; an insert could still come
+  return expected === null || doc.version > expected;
+}
+
+/** Whether everything a step owes went out: every one of its profiles is settled (see {@link profileSettled}). */
 export function stepSettled(id: string, step: OpenStep, seen: (number: string) => ProfileSeen): boolean {
-  return step.profiles.every((number, index) => {
-    const doc = seen(number);
-    if (doc === undefined) return false;
-    if (typeof doc === 'object' && doc.pending.some((entry) => entry.step === id)) return true;
-    const expected = step.versions?.[index];
-    if (expected === undefined) return false;
-    if (doc === 'erased') return true; // existed and was erased or merged: no write can bring it back
-    if (doc === 'absent') return expected !== null; // a replace cannot bring it back; an insert could still come
-    return expected === null || doc.version > expected;
-  });
+  return step.profiles.every((number, index) => profileSettled(id, step, index, seen(number)));
 }
 
 export const packEntry = ({ commandId, resultKey, result, events }: PendingEntry, step: string): StoredEntry => ({ commandId, resultKey, step, body: JSON.stringify({ result, events }) });
@@ -79,8 +90,14 @@ export const packEntry = ({ commandId, resultKey, result, events }: PendingEntry
 export const entriesOf = (doc: ProfileDoc): PendingEntry[] =>
   doc.pending.map(({ commandId, resultKey, body }) => ({ commandId, resultKey, ...(JSON.parse(body) as Pick<PendingEntry, 'result' | 'events'>) }));
 
-/** The profile with only the entries still owed (their step still open). */
-export const owedOf = (doc: ProfileDoc, openSteps: { has: (step: string) => boolean }): ProfileDoc => ({ ...doc, pending: doc.pending.filter((entry) => openSteps.has(entry.step)) });
+/** The profile with only the entries still owed (their step still open, and not settled for it). */
+export const owedOf = (doc: ProfileDoc, openSteps: ReadonlyMap<string, OpenStep>): ProfileDoc => ({
+  ...doc,
+  pending: doc.pending.filter((entry) => {
+    const step = openSteps.get(entry.step);
+    return step !== undefined && !step.settled?.includes(doc._id);
+  }),
+});
 
 export const stepsOf = (docs: Iterable<ProfileDoc>) => new Set([...docs].flatMap((doc) => doc.pending.map((entry) => entry.step)));
 
@@ -340,15 +357,22 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
     },
 
     /** Records a relay step before its profiles are written, with the version each write expects. */
-    async openStep(step: string, writes: { customerNumber: string; expectedVersion: number | null }[]): Promise<void> {
+    async openStep(step: string, writes: { customerNumber: string; organisationId: number; expectedVersion: number | null }[]): Promise<void> {
       const profiles = writes.map((entry) => entry.customerNumber);
       const versions = writes.map((entry) => entry.expectedVersion);
-      await write(() => relaySteps.insertOne({ _id: step, profiles, versions, at: new Date() }));
+      const organisations = writes.map((entry) => entry.organisationId);
+      await write(() => relaySteps.insertOne({ _id: step, profiles, versions, organisations, at: new Date() }));
     },
 
     /** Which of these steps are still open (not yet relayed), with the profiles each writes. */
     async openSteps(steps: Iterable<string>): Promise<Map<string, OpenStep>> {
-      return new Map([...(await byIds(relaySteps, steps))].map(([id, step]) => [id, { profiles: step.profiles, ...(step.versions ? { versions: step.versions } : {}) }]));
+      return new Map([...(await byIds(relaySteps, steps))].map(([id, { _id, at: _at, ...open }]) => [id, open]));
+    },
+
+    /** Records profiles a still open step owes nothing any more (one update per step). */
+    async settleProfiles(settled: Map<string, string[]>): Promise<void> {
+      if (settled.size === 0) return;
+      await bulk(relaySteps, [...settled].map(([step, numbers]) => ({ updateOne: { filter: { _id: step }, update: { $addToSet: { settled: { $each: numbers } } } } })));
     },
 
     /** Steps the sweep found still owed but not settled: looked at again after the others. */
