@@ -42,6 +42,7 @@ export function makeAvroCodec(registryUrl: string): AvroCodec {
   const types = new Map<number, avro.Type>();
   /** Ids that will never decode: not Avro (an id's schema never changes), or unknown (for a while). */
   const refused = new Map<number, { error: DecodeError; until: number }>();
+  const maxRefusedIds = 10_000;
   const pending = new Map<number, Promise<avro.Type>>();
   const unavailable = (what: string, error: unknown) =>
     new SuiteError('SERVICE_UNAVAILABLE', `schema registry: ${what}: ${redactSecrets(error instanceof Error ? error.message : String(error), secrets)}`, { retriable: true, cause: error });
@@ -91,7 +92,11 @@ export function makeAvroCodec(registryUrl: string): AvroCodec {
             return type;
           },
           (error: unknown) => {
-            if (error instanceof DecodeError) refused.set(schemaId, { error, until: error.reason === 'UNKNOWN_SCHEMA' ? Date.now() + unknownIdTtlMs : Infinity });
+            if (error instanceof DecodeError) {
+              // Bounded: a flood of random ids must not grow the process; the oldest answer goes first.
+              if (refused.size >= maxRefusedIds) refused.delete(refused.keys().next().value!);
+              refused.set(schemaId, { error, until: error.reason === 'UNKNOWN_SCHEMA' ? Date.now() + unknownIdTtlMs : Infinity });
+            }
             throw error;
           },
         )

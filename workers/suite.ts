@@ -1,6 +1,6 @@
 // The suite's process: parses the configuration once, connects the shared clients, starts the
 // workers named in WORKERS (default: all) and stops them gracefully on SIGTERM / SIGINT.
-import { loadConfig, type Config } from '../shared/config.ts';
+import { developmentClaimKeySecret, loadConfig, type Config } from '../shared/config.ts';
 import { SuiteError } from '../shared/errors.ts';
 import { redactSecrets, secretsOf } from '../shared/serviceUrls.ts';
 import { makeKafka } from '../shared/kafka.ts';
@@ -99,6 +99,9 @@ export async function main(env: Record<string, string | undefined> = process.env
     process.exit(1);
   }
   exitOnSignals(logger, suite.stop);
+  if (config.claimKeySecret === developmentClaimKeySecret) {
+    logger.warn('CLAIM_KEY_SECRET is not set: claim keys use the public development secret (required with NODE_ENV=production)');
+  }
   logger.info({ env: config.env, workers: names }, 'suite ready');
 }
 
