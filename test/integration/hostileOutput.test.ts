@@ -10,18 +10,23 @@ import { shortenedResultMessage } from '../../workers/profile/fit.ts';
 
 /**
  * What the profile worker produces fits its topics, whatever comes in (issue 9 items 2, 4, 5): the
- * results and DLQ topics get a small max.message.bytes (32 KiB) so that "too large" is cheap to reach.
+ * results and DLQ topics get a small max.message.bytes (1 KiB, 32 KiB) so that "too large" is cheap to reach.
  */
 describe('profile worker: hostile input, bounded output', () => {
   let harness: ProfileHarness;
   const limit = 32 * 1024;
+  /** Keys are at most 1 KiB (a larger one is refused): a result keyed by one can pass a 1 KiB topic limit. */
+  const resultsLimit = 1024;
   beforeAll(async () => {
     harness = await startProfileHarness({ startWorker: false });
     const admin = makeKafka({ brokers: harness.config.kafka.brokers, clientId: randomName('limits'), logger: testLogger() }).admin();
     await admin.connect();
     await admin.alterConfigs({
       validateOnly: false,
-      resources: [harness.names.results, harness.names.dlq].map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configEntries: [{ name: 'max.message.bytes', value: String(limit) }] })),
+      resources: [
+        { type: ConfigResourceTypes.TOPIC, name: harness.names.results, configEntries: [{ name: 'max.message.bytes', value: String(resultsLimit) }] },
+        { type: ConfigResourceTypes.TOPIC, name: harness.names.dlq, configEntries: [{ name: 'max.message.bytes', value: String(limit) }] },
+      ],
     });
     await admin.disconnect();
     await harness.startWorker();
@@ -33,8 +38,8 @@ describe('profile worker: hostile input, bounded output', () => {
   const valid = () => commandJson('CreateProfile', { ...creator, firstName: 'A', surname: 'B' });
 
   it('a result larger than the results topic allows is shortened and sent; the partition goes on', async () => {
-    // The result repeats the command's key: a 40 KB key makes it too large for a 32 KiB topic.
-    const key = `k-${'x'.repeat(40_000)}`;
+    // The result repeats the command's key: a key of 1,000 bytes makes it too large for a 1 KiB topic.
+    const key = `k-${'x'.repeat(1_000)}`;
     const rejected = commandJson('CreateProfile', { ...creator, firstName: 'A' });
     await harness.send(rejected, { key });
     const after = valid();
