@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { makeAvroCodec } from '../shared/avro.ts';
 import { loadConfig } from '../shared/config.ts';
 import { ensureTopics, makeKafka, makeProducer } from '../shared/kafka.ts';
+import { eventTopicConfig } from '../shared/topicConfigs.ts';
 import { makeLogger } from '../shared/logger.ts';
 import { topics } from '../shared/topics.ts';
 import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
@@ -41,7 +42,7 @@ const watched = [names.results, ...(values.events && typeof command['organisatio
 const admin = kafka.admin();
 await admin.connect();
 // The organisation's event topic may not exist before its first event: create it as the suite would.
-await ensureTopics(admin, watched.slice(1).map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions })));
+await ensureTopics(admin, watched.slice(1).map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions, config: eventTopicConfig(config.retention) })));
 const existing = new Set(await admin.listTopics());
 await admin.disconnect();
 

@@ -59,6 +59,10 @@ const envSchema = z.object({
   EXPIRATION_HORIZON_MS: z.coerce.number().int().min(2_000).max(86_400_000).default(300_000),
   ERASURE_CONCURRENCY: positiveInt.max(256).default(64),
   ERASURE_LOCK_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  EVENT_MIN_COMPACTION_LAG_MS: z.coerce.number().int().min(0).max(31_536_000_000).default(3_600_000),
+  EVENT_MAX_COMPACTION_LAG_MS: z.coerce.number().int().min(1_000).max(31_536_000_000).default(86_400_000),
+  COMMAND_RETENTION_MS: z.coerce.number().int().min(60_000).max(31_536_000_000).default(604_800_000),
+  DLQ_RETENTION_MS: z.coerce.number().int().min(60_000).max(31_536_000_000).default(1_209_600_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BOARD_USER: z.string().min(1).optional(),
   BOARD_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
@@ -85,6 +89,8 @@ export type Config = {
   redisUrl: string;
   ops: { port: number; board: { user: string; password: string } | 'disabled' | 'unset' };
   expiry: { reconcileIntervalMs: number; horizonMs: number; erasureConcurrency: number; erasureLockMs: number };
+  /** How long Kafka keeps what the suite writes (see shared/topicConfigs.ts). */
+  retention: { eventMinCompactionLagMs: number; eventMaxCompactionLagMs: number; commandRetentionMs: number; dlqRetentionMs: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   /** ORGANISATION_IDS: the organisations whose commands are served; others are UNKNOWN_ORGANISATION. */
   organisations: OrganisationIds;
@@ -124,6 +130,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const e = parsed.data;
   // Jobs are kept in Redis only for what is due within the horizon; each reconciliation must reach
   // past the next one, or an expiration could fall between two.
+  if (e.EVENT_MAX_COMPACTION_LAG_MS < e.EVENT_MIN_COMPACTION_LAG_MS) {
+    throw new ConfigError('invalid configuration: EVENT_MAX_COMPACTION_LAG_MS: must be at least EVENT_MIN_COMPACTION_LAG_MS');
+  }
   if (e.EXPIRATION_HORIZON_MS < 2 * e.RECONCILE_INTERVAL_MS) {
     throw new ConfigError(`invalid configuration: EXPIRATION_HORIZON_MS: must be at least twice RECONCILE_INTERVAL_MS (${2 * e.RECONCILE_INTERVAL_MS})`);
   }
@@ -146,6 +155,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     redisUrl: e.REDIS_URL,
     ops: { port: e.OPS_PORT, board },
     expiry: { reconcileIntervalMs: e.RECONCILE_INTERVAL_MS, horizonMs: e.EXPIRATION_HORIZON_MS, erasureConcurrency: e.ERASURE_CONCURRENCY, erasureLockMs: e.ERASURE_LOCK_MS },
+    retention: {
+      eventMinCompactionLagMs: e.EVENT_MIN_COMPACTION_LAG_MS,
+      eventMaxCompactionLagMs: e.EVENT_MAX_COMPACTION_LAG_MS,
+      commandRetentionMs: e.COMMAND_RETENTION_MS,
+      dlqRetentionMs: e.DLQ_RETENTION_MS,
+    },
     logLevel: e.LOG_LEVEL,
     organisations: e.ORGANISATION_IDS ?? 'all',
     claimKeySecret: e.CLAIM_KEY_SECRET ?? developmentClaimKeySecret,

@@ -2,6 +2,7 @@ import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, ty
 import { HandlerError, OversizedMessageError } from './errors.ts';
 import { isDecoderPatched } from './kafkajsPatch.ts';
 import type { Logger } from './logger.ts';
+import { configChanges, type TopicConfig } from './topicConfigs.ts';
 
 export type { Admin, Consumer, KafkaMessage, Producer };
 
@@ -48,31 +49,96 @@ export function makeKafka(options: { brokers: string[]; clientId: string; logger
   });
 }
 
-export type TopicSpec = { topic: string; numPartitions: number; configEntries?: { name: string; value: string }[] };
+export type TopicSpec = {
+  topic: string;
+  numPartitions: number;
+  /** The topic's configuration (shared/topicConfigs.ts): set at creation, and aligned when it exists. */
+  config?: TopicConfig;
+};
+
+/** A topic whose configuration could not be made what the suite needs, and why. */
+export type UnalignedTopic = { topic: string; reason: string };
 
 /**
- * Creates the topics that do not exist yet (KafkaJS's auto-creation is unreliable on KRaft) and
- * waits for their leaders. Safe to call concurrently from several processes.
+ * Creates the topics that do not exist yet (KafkaJS's auto-creation is unreliable on KRaft), with
+ * their configuration, and waits for their leaders; aligns the configuration of those that exist
+ * (created by an older version, by hand, by a platform team). Returns the topics it could not
+ * align (no permission, a policy): the caller says so. Safe to call concurrently from several
+ * processes.
  */
-export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<void> {
-  if (specs.length === 0) return;
+export async function ensureTopics(admin: Admin, specs: TopicSpec[], options: { logger?: Logger } = {}): Promise<UnalignedTopic[]> {
+  if (specs.length === 0) return [];
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((spec) => !existing.has(spec.topic));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({ ...spec, replicationFactor: -1 })),
-    });
-  } catch (error) {
-    const type = (error as { type?: string }).type;
-    // Another process created one of them between listTopics and createTopics.
-    if (type === 'TOPIC_ALREADY_EXISTS') return;
-    // KafkaJS waits for leaders only through LEADER_NOT_AVAILABLE; a busy broker may first answer
-    // that it does not know the new topic yet (seen under load): wait for it here.
-    if (type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
-    await waitForTopics(admin, missing.map((spec) => spec.topic));
+  const present = specs.filter((spec) => existing.has(spec.topic) && spec.config);
+  let raced: TopicSpec[] = [];
+  if (missing.length > 0) {
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map(({ topic, numPartitions, config }) => ({
+          topic,
+          numPartitions,
+          replicationFactor: -1,
+          ...(config ? { configEntries: Object.entries(config).map(([name, value]) => ({ name, value })) } : {}),
+        })),
+      });
+    } catch (error) {
+      const type = (error as { type?: string }).type;
+      if (type === 'TOPIC_ALREADY_EXISTS') {
+        // Another process created one of them between listTopics and createTopics: check them.
+        raced = missing.filter((spec) => spec.config);
+      } else if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
+        // KafkaJS waits for leaders only through LEADER_NOT_AVAILABLE; a busy broker may first
+        // answer that it does not know the new topic yet (seen under load): wait for it here.
+        await waitForTopics(admin, missing.map((spec) => spec.topic));
+      } else {
+        throw error;
+      }
+    }
   }
+  return alignTopics(admin, [...present, ...raced], options.logger);
+}
+
+/** Topic-level overrides (`configSource` DYNAMIC_TOPIC_CONFIG), which AlterConfigs replaces as a whole. */
+const topicOverride = 1;
+
+async function alignTopics(admin: Admin, specs: TopicSpec[], logger?: Logger): Promise<UnalignedTopic[]> {
+  if (specs.length === 0) return [];
+  const unaligned: UnalignedTopic[] = [];
+  let described;
+  try {
+    described = await admin.describeConfigs({ includeSynonyms: false, resources: specs.map((spec) => ({ type: resourceTypes.topic, name: spec.topic })) });
+  } catch (error) {
+    const reason = `cannot read its configuration: ${(error as Error).message}`;
+    for (const spec of specs) logger?.warn({ topic: spec.topic, reason }, 'topic configuration not checked');
+    return specs.map((spec) => ({ topic: spec.topic, reason }));
+  }
+  for (const spec of specs) {
+    const resource = described.resources.find((entry) => entry.resourceName === spec.topic);
+    if (!resource || resource.errorCode !== 0) {
+      const reason = `cannot read its configuration: ${resource?.errorMessage ?? 'no answer'}`;
+      logger?.warn({ topic: spec.topic, reason }, 'topic configuration not checked');
+      unaligned.push({ topic: spec.topic, reason });
+      continue;
+    }
+    const current = Object.fromEntries(resource.configEntries.map((entry) => [entry.configName, entry.configValue]));
+    const changes = configChanges(current, spec.config!);
+    if (changes.length === 0) continue;
+    // AlterConfigs (KafkaJS has no incremental variant) replaces every override of the topic: the
+    // ones it has are sent again, with the suite's own on top.
+    const overrides = Object.fromEntries(resource.configEntries.filter((entry) => (entry as { configSource?: number }).configSource === topicOverride).map((entry) => [entry.configName, entry.configValue]));
+    const merged = { ...overrides, ...spec.config };
+    try {
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: resourceTypes.topic, name: spec.topic, configEntries: Object.entries(merged).map(([name, value]) => ({ name, value })) }] });
+      logger?.info({ topic: spec.topic, changes }, 'topic configuration aligned');
+    } catch (error) {
+      const reason = `cannot set ${changes.map((change) => `${change.name}=${change.to}`).join(', ')}: ${(error as Error).message}`;
+      logger?.warn({ topic: spec.topic, changes, reason }, 'topic configuration not aligned: the erasure promise does not hold for it');
+      unaligned.push({ topic: spec.topic, reason });
+    }
+  }
+  return unaligned;
 }
 
 async function waitForTopics(admin: Admin, names: string[], timeoutMs = 30_000): Promise<void> {

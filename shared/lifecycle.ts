@@ -5,6 +5,8 @@ export type RunningWorker = {
   name: string;
   /** True while the worker consumes or processes (its consumers run, its connections are up). */
   isReady: () => boolean;
+  /** Why it is not ready, when it can say more than "not ready" (shown by /readyz). */
+  problem?: () => string | null;
   /** Stops taking new work, finishes what is in flight, commits, closes. */
   stop: () => Promise<void>;
   /** BullMQ queues the worker uses, for the dashboard. */

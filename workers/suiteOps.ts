@@ -47,7 +47,7 @@ export function makeSuiteChecks(deps: SuiteChecksDeps): Record<string, Readiness
     checks[`worker:${name}`] = async () => {
       const worker = deps.workers.find((running) => running.name === name);
       if (!worker) throw new Error('not started');
-      if (!worker.isReady()) throw new Error('not ready');
+      if (!worker.isReady()) throw new Error(worker.problem?.() ?? 'not ready');
     };
   }
   return checks;

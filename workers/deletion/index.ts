@@ -7,6 +7,7 @@ import { makeClaimKey } from '../../shared/claims.ts';
 import type { Config } from '../../shared/config.ts';
 import { erasureQueueName, makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
 import { ensureTopics, makeProducer, sendInChunks } from '../../shared/kafka.ts';
+import { eventTopicConfig } from '../../shared/topicConfigs.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
@@ -20,7 +21,7 @@ import { makeEraser, type ErasureOutcome, type EraserDeps } from './erase.ts';
 import { makeErasureStore } from './store.ts';
 
 export type DeletionWorkerDeps = {
-  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'redisUrl' | 'expiry' | 'claimKeySecret'>;
+  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'redisUrl' | 'expiry' | 'claimKeySecret' | 'retention'>;
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
@@ -54,7 +55,7 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
       }
       const missing = [...byTopic.keys()].filter((topic) => !knownTopics.has(topic));
       if (missing.length > 0) {
-        await ensureTopics(admin, missing.map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions })));
+        await ensureTopics(admin, missing.map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions, config: eventTopicConfig(config.retention) })), { logger });
         for (const topic of missing) knownTopics.add(topic);
       }
       await sendInChunks(

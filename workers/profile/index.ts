@@ -4,7 +4,8 @@ import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
 import { servesOrganisation, type Config } from '../../shared/config.ts';
 import { customersWithReceipts } from '../../shared/erasureReceipts.ts';
-import { ensureTopics, makeProducer, runConsumer } from '../../shared/kafka.ts';
+import { ensureTopics, makeProducer, runConsumer, type UnalignedTopic } from '../../shared/kafka.ts';
+import { eventTopicConfig, retainedTopicConfig } from '../../shared/topicConfigs.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
@@ -18,7 +19,7 @@ import { makeRelay } from './relay.ts';
 import { makeProfileStore } from './store.ts';
 
 export type ProfileWorkerDeps = {
-  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'organisations' | 'claimKeySecret'>;
+  config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'organisations' | 'claimKeySecret' | 'retention'>;
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
@@ -46,12 +47,28 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
 
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, [
-    { topic: names.commands, numPartitions: config.kafka.commandPartitions },
-    { topic: names.results, numPartitions: config.kafka.commandPartitions },
-    { topic: names.dlq, numPartitions: 1 },
-    { topic: names.expirations, numPartitions: config.kafka.commandPartitions },
-  ]);
+  // Topics it owns: created with their configuration, or aligned to it (SPEC §2, §6); those it could
+  // not align make it unready, named in /readyz.
+  const unalignedTopics = new Map<string, string>();
+  const noteUnaligned = (list: UnalignedTopic[]) => {
+    for (const { topic, reason } of list) unalignedTopics.set(topic, reason);
+  };
+  const eventConfig = eventTopicConfig(config.retention);
+  const ownEventTopic = new RegExp(`^${names.customerChanged(0).slice(0, -1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+$`);
+  const eventTopics = (await admin.listTopics()).filter((topic) => ownEventTopic.test(topic));
+  noteUnaligned(
+    await ensureTopics(
+      admin,
+      [
+        { topic: names.commands, numPartitions: config.kafka.commandPartitions, config: retainedTopicConfig(config.retention.commandRetentionMs) },
+        { topic: names.results, numPartitions: config.kafka.commandPartitions },
+        { topic: names.dlq, numPartitions: 1, config: retainedTopicConfig(config.retention.dlqRetentionMs) },
+        { topic: names.expirations, numPartitions: config.kafka.commandPartitions },
+        ...eventTopics.map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions, config: eventConfig })),
+      ],
+      { logger },
+    ),
+  );
 
   const codec = makeAvroCodec(config.registryUrl);
   const [event, result] = await Promise.all([
@@ -72,6 +89,9 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     schemas: { event, result },
     topics: names,
     eventPartitions: config.kafka.eventPartitions,
+    eventTopicConfig: eventConfig,
+    onUnaligned: noteUnaligned,
+    logger,
     store,
     onPublished: ({ events, dlq }) => {
       const now = Date.now();
@@ -150,7 +170,9 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
 
   return {
     name: 'profile',
-    isReady: () => running,
+    isReady: () => running && unalignedTopics.size === 0,
+    problem: () =>
+      unalignedTopics.size > 0 ? `topics not configured as the suite needs: ${[...unalignedTopics].map(([topic, reason]) => `${topic} (${reason})`).join('; ')}` : running ? null : 'not consuming',
     stop: async () => {
       clearInterval(sweepTimer);
       await consumer.stop();

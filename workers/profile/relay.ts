@@ -4,7 +4,9 @@
 import type { Admin, Message, Producer } from 'kafkajs';
 import type { AvroCodec, RegisteredType } from '../../shared/avro.ts';
 import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
-import { ensureTopics, makeTopicLimits, sendInChunks } from '../../shared/kafka.ts';
+import { ensureTopics, makeTopicLimits, sendInChunks, type UnalignedTopic } from '../../shared/kafka.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { TopicConfig } from '../../shared/topicConfigs.ts';
 import type { Topics } from '../../shared/topics.ts';
 import { makeFit } from './fit.ts';
 import { correlationIdHeader } from './messages.ts';
@@ -42,6 +44,11 @@ export function makeRelay(deps: {
   schemas: { result: RegisteredType; event: RegisteredType };
   topics: Topics;
   eventPartitions: number;
+  /** Configuration of each organisation's event topic: set when the relay creates it, aligned when it exists. */
+  eventTopicConfig?: TopicConfig;
+  /** Event topics whose configuration could not be aligned (for /readyz). */
+  onUnaligned?: (topics: UnalignedTopic[]) => void;
+  logger?: Logger;
   store: Pick<ProfileStore, 'putResults' | 'openSteps' | 'closeSteps' | 'settleProfiles'>;
   /** Called after a produce with what it carried (metrics). */
   onPublished?: (sent: { events: CustomerChanged[]; dlq: number }) => void;
@@ -55,7 +62,8 @@ export function makeRelay(deps: {
   const ensureEventTopics = async (names: string[]) => {
     const missing = [...new Set(names)].filter((name) => !knownTopics.has(name));
     if (missing.length === 0) return;
-    await ensureTopics(deps.admin, missing.map((topic) => ({ topic, numPartitions: deps.eventPartitions })));
+    const unaligned = await ensureTopics(deps.admin, missing.map((topic) => ({ topic, numPartitions: deps.eventPartitions, config: deps.eventTopicConfig })), deps.logger ? { logger: deps.logger } : {});
+    if (unaligned.length > 0) deps.onUnaligned?.(unaligned);
     for (const name of missing) knownTopics.add(name);
   };
 
