@@ -67,6 +67,15 @@ describe('loadConfig', () => {
     expect(messageOf(() => loadConfig({ ...services, [name]: value }))).toMatch(new RegExp(`^invalid configuration: ${name}: `));
   });
 
+  it('given nothing about Kafka retention, when loaded, then events compact after 1 h to 24 h, commands 7 days, DLQ 14 days', () => {
+    expect(loadConfig(services).retention).toEqual({ eventMinCompactionLagMs: 3_600_000, eventMaxCompactionLagMs: 86_400_000, commandRetentionMs: 604_800_000, dlqRetentionMs: 1_209_600_000 });
+  });
+
+  it('given a maximum compaction lag below the minimum, when loaded, then the message names it', () => {
+    expect(messageOf(() => loadConfig({ ...services, EVENT_MIN_COMPACTION_LAG_MS: '7200000', EVENT_MAX_COMPACTION_LAG_MS: '3600000' }))).toMatch(/EVENT_MAX_COMPACTION_LAG_MS: must be at least EVENT_MIN_COMPACTION_LAG_MS/);
+    expect(messageOf(() => loadConfig({ ...services, COMMAND_RETENTION_MS: '5' }))).toMatch(/COMMAND_RETENTION_MS/);
+  });
+
   it('given no ORGANISATION_IDS, when loaded, then every organisation is served', () => {
     const { organisations } = loadConfig(services);
     expect(organisations).toBe('all');
