@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeKafka } from '../../shared/kafka.ts';
+import type { CustomerChanged } from '../../workers/profile/model.ts';
+import { actor, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
-import { randomName, testLogger } from '../helpers/services.ts';
+import { cleanup, randomName, testLogger, waitFor } from '../helpers/services.ts';
+import { readToEnd } from '../helpers/topicReader.ts';
 
 /** SPEC §2, §6: the topics the suite owns are configured so that personal data leaves Kafka too. */
 describe('topics created before the suite (by an older version, by hand)', () => {
@@ -34,4 +37,48 @@ describe('topics created before the suite (by an older version, by hand)', () =>
     // And the suite works as ever on them.
     expect(await h.run('CreateProfile', { createdBy: 'agent-7', createdByChannel: 'web', firstName: 'A', surname: 'B' })).toMatchObject({ status: 'ACCEPTED' });
   });
+
+  it('an erased customer\'s snapshots leave the event topic: compaction keeps only its DELETED event', async () => {
+    // Organisation 3's topic is created by the suite itself, with one partition so that the later
+    // events of another customer roll its segments.
+    harness = await startProfileHarness({ expiry: true, env: { EVENT_MIN_COMPACTION_LAG_MS: '0', EVENT_MAX_COMPACTION_LAG_MS: '5000', EVENT_PARTITIONS: '1' } });
+    const h = harness;
+    const org = { organisationId: 3 };
+    const run = (type: string, payload: Record<string, unknown>, customerNumber?: string) => h.run(type, payload, customerNumber, org);
+    const name = `Zyxwvu-${Date.now()}`;
+    const erased = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 4), firstName: name, email: `${name}@example.com` })).customerNumber!;
+    expect(await run('UpdateTemporaryProfile', { ...actor, expirationDate: isoAfter(new Date(), 4), firstName: name, surname: 'Snapshot' }, erased)).toMatchObject({ status: 'ACCEPTED' });
+    const other = (await run('CreateProfile', { ...creator, firstName: 'Other', surname: 'One' })).customerNumber!;
+
+    const kafka = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName('compaction'), logger: testLogger() });
+    const topic = h.names.customerChanged(3);
+    cleanup(async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    });
+    const recordsOf = async (customerNumber: string) => {
+      const read = await readToEnd(kafka, [topic]);
+      const events: CustomerChanged[] = [];
+      for (const { message } of read) if (message.key?.toString() === customerNumber) events.push((await h.codec.decode(message.value!)).value as CustomerChanged);
+      return events;
+    };
+    await waitFor('the DELETED event', async () => (await recordsOf(erased)).some((event) => event.eventType === 'DELETED'), { timeoutMs: 30_000 });
+
+    // Other customers' changes go on (a segment rolls on the first append after its maximum age);
+    // the cleaner then keeps the erased customer's latest record only.
+    let surname = 0;
+    const left = await waitFor(
+      'the erased customer\'s snapshots compacted away',
+      async () => {
+        await run('UpdateProfile', { ...actor, surname: `S${surname++}` }, other);
+        const records = await recordsOf(erased);
+        return records.every((event) => event.profile === null) ? records : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000 },
+    );
+    expect(left.map((event) => event.eventType)).toEqual(['DELETED']);
+    expect(JSON.stringify(left)).not.toContain(name);
+  }, 150_000);
 });
