@@ -3,13 +3,22 @@
 //
 //   npm run verify-erasure -- --organisation 1 --customer 1000042 [--value kari@example.com --value 40000000]
 //
-// Exit code 0: erasure complete and no trace; 1: a trace or an incomplete receipt (each printed);
-// 2: bad usage. Uses the suite's configuration (.stack/env when nothing is set). Allowed to mention
+// Exit code 0: erasure complete and no trace, in MongoDB, Redis and the organisation's event topic;
+// 3: erased in MongoDB and Redis, but snapshots still in the event topic until compaction (each
+// printed with the time by which it must be gone); 1: a trace or an incomplete receipt (each
+// printed); 2: bad usage. Also prints by when the command topic and the DLQ forget. Uses the suite's configuration (.stack/env when nothing is set). Allowed to mention
 // the customer number: the erasure receipt itself, the command log (`commands`: command ids,
 // result codes and versions, kept so that a re-sent command is not applied again; no personal data)
 // and a pending claim sweep (`claimSweeps`).
 import { parseArgs } from 'node:util';
+import type { Kafka } from 'kafkajs';
 import type { Db } from 'mongodb';
+import { makeAvroCodec, type AvroCodec } from '../shared/avro.ts';
+import { makeKafka } from '../shared/kafka.ts';
+import { makeLogger } from '../shared/logger.ts';
+import { topics } from '../shared/topics.ts';
+import { readToEnd } from '../shared/topicReader.ts';
+import type { CustomerChanged } from '../workers/profile/model.ts';
 import { loadConfig } from '../shared/config.ts';
 import { erasureJobId } from '../shared/expiry.ts';
 import { connectMongo } from '../shared/mongo.ts';
@@ -17,7 +26,46 @@ import { makeRedis, type Redis } from '../shared/redis.ts';
 import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
 
 export type Finding = { where: string; what: string };
-export type Verification = { complete: boolean; receipt: Record<string, unknown> | null; findings: Finding[] };
+/** A record of the customer's event topic that still carries personal data, and when compaction must have removed it. */
+export type PendingInKafka = { topic: string; partition: number; offset: string; eventType: string; version: number; writtenAt: string; removableBy: string };
+export type Verification = {
+  complete: boolean;
+  receipt: Record<string, unknown> | null;
+  findings: Finding[];
+  /** Erased in MongoDB and Redis, but snapshots still in the event topic (compaction not yet run). */
+  pendingInKafka: PendingInKafka[];
+};
+
+/** What the verifier needs to read an organisation's event topic. */
+export type KafkaView = {
+  kafka: Kafka;
+  codec: Pick<AvroCodec, 'decode'>;
+  topic: string;
+  /** EVENT_MAX_COMPACTION_LAG_MS: segments roll and superseded snapshots become compactable at this age. */
+  maxCompactionLagMs: number;
+};
+
+/**
+ * The customer's records in its organisation's event topic (read whole, from the beginning): each
+ * one with a profile is personal data still in Kafka. Once the DELETED event is there, compaction
+ * must remove them: after the maximum lag their segment rolls (at the next event of the topic) and
+ * the cleaner keeps the customer's latest record only, the DELETED event.
+ */
+export async function findInEventTopic(view: KafkaView, customerNumber: string): Promise<{ pending: PendingInKafka[]; deleted: boolean }> {
+  const read = await readToEnd(view.kafka, [view.topic]);
+  const pending: PendingInKafka[] = [];
+  let deletedAt: number | null = null;
+  for (const { partition, message } of read) {
+    if (message.key?.toString() !== customerNumber || !message.value) continue;
+    const event = (await view.codec.decode(message.value)).value as CustomerChanged;
+    const writtenAt = Number(message.timestamp);
+    if (event.eventType === 'DELETED') deletedAt = Math.max(deletedAt ?? 0, writtenAt);
+    if (event.profile !== null) pending.push({ topic: view.topic, partition, offset: message.offset, eventType: event.eventType, version: event.version, writtenAt: new Date(writtenAt).toISOString(), removableBy: '' });
+  }
+  const bound = (deletedAt ?? Date.now()) + 2 * view.maxCompactionLagMs;
+  for (const record of pending) record.removableBy = new Date(Math.max(bound, Date.parse(record.writtenAt) + view.maxCompactionLagMs)).toISOString();
+  return { pending, deleted: deletedAt !== null };
+}
 
 // `claimSweeps`: the erasure's own bookkeeping (ids only), gone within a minute of the receipt;
 // a claim still holding the customer's number is a finding of its own.
@@ -26,7 +74,7 @@ const allowedCollections = new Set(['erasureReceipts', 'commands', 'claimSweeps'
 /** Whether a JSON text mentions the customer number as a value (not as part of a longer number). */
 const mentionsNumber = (text: string, customerNumber: string) => new RegExp(`(?<![0-9])${customerNumber}(?![0-9])`).test(text);
 
-export async function verifyErasure(deps: { db: Db; redis: Redis }, target: { organisationId: number; customerNumber: string; values: string[] }): Promise<Verification> {
+export async function verifyErasure(deps: { db: Db; redis: Redis; kafka?: KafkaView }, target: { organisationId: number; customerNumber: string; values: string[] }): Promise<Verification> {
   const findings: Finding[] = [];
   const values = target.values.map((value) => value.toLowerCase()).filter((value) => value.length >= 3);
   const inspect = (where: string, text: string, numberAllowed: boolean) => {
@@ -71,8 +119,17 @@ export async function verifyErasure(deps: { db: Db; redis: Redis }, target: { or
     }
   } while (cursor !== '0');
 
-  return { complete: findings.length === 0, receipt: receipt as Record<string, unknown> | null, findings };
+  let pendingInKafka: PendingInKafka[] = [];
+  if (deps.kafka) {
+    const inTopic = await findInEventTopic(deps.kafka, target.customerNumber);
+    if (!inTopic.deleted && receipt) findings.push({ where: `kafka ${deps.kafka.topic}`, what: 'no DELETED event' });
+    pendingInKafka = inTopic.pending;
+  }
+  return { complete: findings.length === 0 && pendingInKafka.length === 0, receipt: receipt as Record<string, unknown> | null, findings, pendingInKafka };
 }
+
+/** Exit codes: erased everywhere; a trace or an incomplete erasure; bad usage; erased but for compaction still to come in Kafka. */
+export const exitCodes = { erased: 0, trace: 1, usage: 2, pendingCompaction: 3 } as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -87,13 +144,22 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, BOARD_DISABLED: 'true' });
   const mongo = await connectMongo(config.mongoUri);
   const redis = makeRedis(config.redisUrl);
+  const logger = makeLogger({ level: 'error', name: 'verify-erasure' });
+  const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: 'verify-erasure', logger });
+  const names = topics(config.env);
   try {
-    const result = await verifyErasure({ db: mongo.db, redis }, { organisationId, customerNumber: values.customer!, values: values.value });
+    const view: KafkaView = { kafka, codec: makeAvroCodec(config.registryUrl), topic: names.customerChanged(organisationId), maxCompactionLagMs: config.retention.eventMaxCompactionLagMs };
+    const result = await verifyErasure({ db: mongo.db, redis, kafka: view }, { organisationId, customerNumber: values.customer!, values: values.value });
     const summary = result.receipt
       ? { reason: result.receipt['reason'], requestedAt: result.receipt['requestedAt'], completedAt: result.receipt['completedAt'], steps: result.receipt['steps'] }
       : null;
-    console.log(JSON.stringify({ organisationId, customerNumber: values.customer, complete: result.complete, receipt: summary, findings: result.findings }, null, 2));
-    process.exitCode = result.complete ? 0 : 1;
+    // What the command topic and the DLQ may still hold of the customer's own commands: gone
+    // within their retention (segments roll at a seventh of it).
+    const completedAt = typeof summary?.completedAt === 'string' ? Date.parse(summary.completedAt) : Date.now();
+    const forgottenBy = (retentionMs: number) => new Date(completedAt + Math.ceil((retentionMs * 8) / 7)).toISOString();
+    const retention = { [names.commands]: forgottenBy(config.retention.commandRetentionMs), [names.dlq]: forgottenBy(config.retention.dlqRetentionMs) };
+    console.log(JSON.stringify({ organisationId, customerNumber: values.customer, complete: result.complete, receipt: summary, findings: result.findings, pendingInKafka: result.pendingInKafka, forgottenBy: retention }, null, 2));
+    process.exitCode = result.findings.length > 0 ? exitCodes.trace : result.pendingInKafka.length > 0 ? exitCodes.pendingCompaction : exitCodes.erased;
   } finally {
     await mongo.close();
     redis.disconnect();

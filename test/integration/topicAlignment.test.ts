@@ -5,6 +5,8 @@ import { actor, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { cleanup, randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { readToEnd } from '../helpers/topicReader.ts';
+import { makeRedis } from '../../shared/redis.ts';
+import { verifyErasure } from '../../scripts/verifyErasure.ts';
 
 /** SPEC §2, §6: the topics the suite owns are configured so that personal data leaves Kafka too. */
 describe('topics created before the suite (by an older version, by hand)', () => {
@@ -65,6 +67,16 @@ describe('topics created before the suite (by an older version, by hand)', () =>
       return events;
     };
     await waitFor('the DELETED event', async () => (await recordsOf(erased)).some((event) => event.eventType === 'DELETED'), { timeoutMs: 30_000 });
+    // The auditor's view: erased in MongoDB, its snapshots still in Kafka, each with its deadline.
+    const redis = makeRedis(h.config.redisUrl);
+    cleanup(() => redis.disconnect());
+    const view = { kafka, codec: h.codec, topic, maxCompactionLagMs: 5_000 };
+    const target = { organisationId: 3, customerNumber: erased, values: [name] };
+    await waitFor('the erasure receipt', () => h.mongo.db.collection('erasureReceipts').findOne({ _id: `3:${erased}` as never }).then((receipt) => receipt?.['completedAt'] ?? undefined));
+    const before = await verifyErasure({ db: h.mongo.db, redis, kafka: view }, target);
+    expect(before.complete).toBe(false);
+    expect(before.pendingInKafka.map((record) => record.eventType)).toEqual(['CREATED', 'UPDATED']);
+    for (const record of before.pendingInKafka) expect(Date.parse(record.removableBy)).toBeGreaterThan(Date.parse(record.writtenAt));
 
     // Other customers' changes go on (a segment rolls on the first append after its maximum age);
     // the cleaner then keeps the erased customer's latest record only.
@@ -80,5 +92,8 @@ describe('topics created before the suite (by an older version, by hand)', () =>
     );
     expect(left.map((event) => event.eventType)).toEqual(['DELETED']);
     expect(JSON.stringify(left)).not.toContain(name);
+    const after = await verifyErasure({ db: h.mongo.db, redis, kafka: view }, target);
+    expect(after.pendingInKafka).toEqual([]);
+    expect(after.findings.filter((finding) => !finding.where.startsWith('redis'))).toEqual([]); // Redis is shared with other tests' customer numbers
   }, 150_000);
 });
