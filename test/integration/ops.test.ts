@@ -93,6 +93,16 @@ describe('ops server', () => {
     });
   });
 
+  it('names a worker\'s own reason for not being ready (a topic it could not configure)', async () => {
+    const clients = await suiteClients();
+    const reason = 'topics not configured as the suite needs: customer-commands-x (cannot set retention.ms=604800000: not authorised)';
+    const workers: RunningWorker[] = [{ name: 'profile', isReady: () => false, problem: () => reason, stop: async () => undefined }];
+    const { server } = await startOps({ checks: makeSuiteChecks({ ...clients, workerNames: ['profile'], workers }) });
+    const response = await fetch(`${server.url}/readyz`);
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { checks: Record<string, unknown> }).checks['worker:profile']).toEqual({ status: 'failing', error: reason });
+  });
+
   it('credentials in the registry URL work, and a failing check never shows them (SPEC §7)', async () => {
     const clients = await suiteClients();
     const withCredentials = (url: string) => url.replace('://', '://user:s3cr3t-pass@');

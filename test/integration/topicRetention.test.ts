@@ -9,14 +9,14 @@ import { makeRedis } from '../../shared/redis.ts';
 import { verifyErasure } from '../../scripts/verifyErasure.ts';
 
 /** SPEC §2, §6: the topics the suite owns are configured so that personal data leaves Kafka too. */
-describe('topics created before the suite (by an older version, by hand)', () => {
+describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2, §6)', () => {
   let harness: ProfileHarness | undefined;
   afterEach(async () => {
     await harness?.close();
     harness = undefined;
   });
 
-  it('are aligned at start-up: event topics compacted with the configured lags, commands and DLQ with their retention', async () => {
+  it('topics created before the suite (by an older version, by hand) are aligned at start-up: event topics compacted with the configured lags, commands and DLQ with their retention', async () => {
     // The harness creates the command, DLQ and event topics with the broker defaults before the worker starts.
     harness = await startProfileHarness({ env: { EVENT_MIN_COMPACTION_LAG_MS: '1000', EVENT_MAX_COMPACTION_LAG_MS: '600000', COMMAND_RETENTION_MS: '3600000', DLQ_RETENTION_MS: '7200000' } });
     const h = harness;
@@ -96,4 +96,58 @@ describe('topics created before the suite (by an older version, by hand)', () =>
     expect(after.pendingInKafka).toEqual([]);
     expect(after.findings.filter((finding) => !finding.where.startsWith('redis'))).toEqual([]); // Redis is shared with other tests' customer numbers
   }, 150_000);
+
+  it('a new subscriber reading an organisation\'s topic from the beginning, after compaction, loads exactly the live customers\' latest snapshots', async () => {
+    harness = await startProfileHarness({ expiry: true, env: { EVENT_MIN_COMPACTION_LAG_MS: '0', EVENT_MAX_COMPACTION_LAG_MS: '5000', EVENT_PARTITIONS: '1' } });
+    const h = harness;
+    const org = { organisationId: 4 };
+    const run = async (type: string, payload: Record<string, unknown>, customerNumber?: string) => {
+      const result = await h.run(type, payload, customerNumber, org);
+      expect(result, `${type}: ${result.message}`).toMatchObject({ status: 'ACCEPTED' });
+      return result;
+    };
+    const kafka = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName('bootstrap'), logger: testLogger() });
+    const topic = h.names.customerChanged(4);
+    cleanup(async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    });
+    const live: string[] = [];
+    for (let index = 0; index < 8; index++) live.push((await run('CreateProfile', { ...creator, firstName: 'Live', surname: `L${index}` })).customerNumber!);
+    const erased: string[] = [];
+    for (let index = 0; index < 3; index++) erased.push((await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3), firstName: `Gone${index}` })).customerNumber!);
+    for (const [index, customer] of live.entries()) for (let round = 0; round < index % 3; round++) await run('UpdateProfile', { ...actor, surname: `L${index}-${round}` }, customer);
+
+    /** What a subscriber following README's "Loading an organisation's current state" ends with. */
+    const load = async () => {
+      const state = new Map<string, CustomerChanged>();
+      for (const { message } of await readToEnd(kafka, [topic])) {
+        const event = (await h.codec.decode(message.value!)).value as CustomerChanged;
+        const held = state.get(event.customerNumber);
+        if (event.eventType === 'DELETED') state.delete(event.customerNumber);
+        else if (!held || held.version < event.version) state.set(event.customerNumber, event);
+      }
+      return state;
+    };
+    const snapshotsOf = async (customers: string[]) => {
+      const read = await readToEnd(kafka, [topic]);
+      const records: CustomerChanged[] = [];
+      for (const { message } of read) if (customers.includes(message.key!.toString())) records.push((await h.codec.decode(message.value!)).value as CustomerChanged);
+      return records.filter((event) => event.profile !== null);
+    };
+    await waitFor('the erasures', async () => (await load()).size === live.length, { timeoutMs: 30_000 });
+    let round = 0;
+    await waitFor('the erased customers compacted away', async () => {
+      await run('UpdateProfile', { ...actor, surname: `tick-${round++}` }, live[0]);
+      return (await snapshotsOf(erased)).length === 0;
+    }, { timeoutMs: 90_000, intervalMs: 1_000 });
+
+    const loaded = await load();
+    const stored = await h.mongo.db.collection<{ _id: string; version: number; surname: string }>('profiles').find({ _id: { $in: [...live, ...erased] } }).toArray();
+    expect([...loaded.keys()].sort()).toEqual([...live].sort());
+    expect(stored.map((doc) => doc._id).sort()).toEqual([...live].sort());
+    for (const doc of stored) expect(loaded.get(doc._id)).toMatchObject({ version: doc.version, profile: { surname: doc.surname } });
+  }, 180_000);
 });
