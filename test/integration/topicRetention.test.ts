@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeKafka } from '../../shared/kafka.ts';
+import { makeKafka, makeProducer } from '../../shared/kafka.ts';
+import { readSchemaFile } from '../../shared/avro.ts';
+import { republish } from '../../scripts/republish.ts';
 import type { CustomerChanged } from '../../workers/profile/model.ts';
 import { actor, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
@@ -150,4 +152,58 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
     expect(stored.map((doc) => doc._id).sort()).toEqual([...live].sort());
     for (const doc of stored) expect(loaded.get(doc._id)).toMatchObject({ version: doc.version, profile: { surname: doc.surname } });
   }, 180_000);
+
+  it('a lost topic is rebuilt from MongoDB: each live customer\'s latest event and each erased one\'s DELETED event, with their eventIds', async () => {
+    harness = await startProfileHarness({ expiry: true, env: { EVENT_PARTITIONS: '1' } });
+    const h = harness;
+    const org = { organisationId: 5 };
+    const run = async (type: string, payload: Record<string, unknown>, customerNumber?: string) => {
+      const result = await h.run(type, payload, customerNumber, org);
+      expect(result, `${type}: ${result.message}`).toMatchObject({ status: 'ACCEPTED' });
+      return result;
+    };
+    const kafka = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName('republish'), logger: testLogger() });
+    const topic = h.names.customerChanged(5);
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanup(async () => {
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    });
+    const changed = (await run('CreateProfile', { ...creator, firstName: 'A', surname: 'A0' })).customerNumber!;
+    await run('UpdateProfile', { ...actor, surname: 'A1' }, changed);
+    await run('UpdateProfile', { ...actor, surname: 'A2' }, changed);
+    const created = (await run('CreateProfile', { ...creator, firstName: 'B', surname: 'B0' })).customerNumber!;
+    const erased = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 2), firstName: 'C' })).customerNumber!;
+    const latest = async () => {
+      const state = new Map<string, CustomerChanged>();
+      for (const { message } of await readToEnd(kafka, [topic])) {
+        const event = (await h.codec.decode(message.value!)).value as CustomerChanged;
+        if ((state.get(event.customerNumber)?.version ?? 0) < event.version) state.set(event.customerNumber, event);
+      }
+      return state;
+    };
+    const before = await waitFor('the erasure', async () => {
+      const state = await latest();
+      return state.get(erased)?.eventType === 'DELETED' ? state : undefined;
+    }, { timeoutMs: 30_000 });
+
+    // The topic is lost.
+    await admin.deleteTopics({ topics: [topic] });
+    await waitFor('the topic gone', async () => !(await admin.listTopics()).includes(topic));
+    const producer = makeProducer(kafka);
+    await producer.connect();
+    cleanup(() => producer.disconnect());
+    const schema = await h.codec.register(await readSchemaFile(new URL('../../schemas/CustomerChanged.avsc', import.meta.url)));
+    const summary = await republish({ db: h.mongo.db, admin, producer, codec: h.codec, schema, config: h.config }, 5);
+    expect(summary).toMatchObject({ topic, live: 2, erased: 1 });
+
+    const after = await latest();
+    expect([...after.keys()].sort()).toEqual([changed, created, erased].sort());
+    for (const customer of [changed, created, erased]) {
+      const [original, rebuilt] = [before.get(customer)!, after.get(customer)!];
+      expect({ eventId: rebuilt.eventId, version: rebuilt.version, profile: rebuilt.profile, reason: rebuilt.reason }).toEqual({ eventId: original.eventId, version: original.version, profile: original.profile, reason: original.reason });
+    }
+    expect(after.get(changed)).toMatchObject({ version: 3, profile: { surname: 'A2' } });
+  }, 120_000);
 });

@@ -1,0 +1,119 @@
+// Rebuilds an organisation's event topic from MongoDB, the source of truth (SPEC §2, §6): a lost,
+// truncated or misconfigured topic is repaired by sending each live customer's latest event and,
+// for each customer erased with a receipt, its DELETED event — with the eventId and version they
+// had, so that subscribers that deduplicate see nothing new, and on a compacted topic each
+// customer's latest record is what MongoDB holds. Safe while the suite runs: a customer that
+// changed while it was being republished is sent again, so the last record sent is never older
+// than the suite's own.
+//
+//   npm run republish -- --organisation 1
+//
+// Progress on stderr, a JSON summary on stdout. Exit 0 when done, 1 on failure, 2 on bad usage.
+// The event types of republished snapshots are CREATED (version 1), DEACTIVATED (status D) or
+// UPDATED: the snapshot is the original one, its type may be more general (a CONVERTED change
+// comes back as UPDATED); a merged customer's DELETED event comes back without `mergedInto`.
+import { parseArgs } from 'node:util';
+import type { Db } from 'mongodb';
+import { makeAvroCodec, readSchemaFile, type AvroCodec, type RegisteredType } from '../shared/avro.ts';
+import { loadConfig, type Config } from '../shared/config.ts';
+import type { ReceiptBase } from '../shared/erasureReceipts.ts';
+import { ensureTopics, makeKafka, makeProducer, sendInChunks, type Producer } from '../shared/kafka.ts';
+import { makeLogger } from '../shared/logger.ts';
+import { connectMongo } from '../shared/mongo.ts';
+import { eventTopicConfig } from '../shared/topicConfigs.ts';
+import { topics } from '../shared/topics.ts';
+import { changedEvent, deletedEvent } from '../workers/profile/domain.ts';
+import type { CustomerChanged, DeletionReason } from '../workers/profile/model.ts';
+import { toProfile, type ProfileDoc } from '../workers/profile/store.ts';
+import type { Admin } from 'kafkajs';
+import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
+
+/** Customers per read and produce. */
+const batchSize = 500;
+
+/** The latest event of a live customer, as the suite sent it (same eventId and version). */
+export function latestEventOf(doc: ProfileDoc, correlationId: string): CustomerChanged {
+  const profile = toProfile(doc);
+  const type = profile.status === 'D' ? 'DEACTIVATED' : profile.version === 1 ? 'CREATED' : 'UPDATED';
+  return changedEvent(profile, type, { commandId: null, correlationId, actor: null }, profile.changedAt);
+}
+
+export type RepublishDeps = {
+  db: Db;
+  admin: Admin;
+  producer: Producer;
+  codec: AvroCodec;
+  schema: RegisteredType;
+  config: Pick<Config, 'env' | 'kafka' | 'retention'>;
+  progress?: (done: { live: number; erased: number }) => void;
+};
+
+export async function republish(deps: RepublishDeps, organisationId: number): Promise<{ topic: string; live: number; erased: number; again: number }> {
+  const topic = topics(deps.config.env).customerChanged(organisationId);
+  await ensureTopics(deps.admin, [{ topic, numPartitions: deps.config.kafka.eventPartitions, config: eventTopicConfig(deps.config.retention) }]);
+  const correlationId = `republish-${organisationId}-${Date.now()}`;
+  const send = (events: CustomerChanged[]) =>
+    sendInChunks(deps.producer, [{ topic, messages: events.map((event) => ({ key: event.customerNumber, value: deps.codec.encode(deps.schema, event), headers: { 'X-Correlation-Id': correlationId } })) }]);
+  const profiles = deps.db.collection<ProfileDoc>('profiles');
+  const counts = { live: 0, erased: 0, again: 0 };
+
+  const receipts = await deps.db.collection<ReceiptBase>('erasureReceipts').find({ organisationId }).toArray();
+  for (let start = 0; start < receipts.length; start += batchSize) {
+    const slice = receipts.slice(start, start + batchSize);
+    await send(slice.map((receipt) => deletedEvent({ organisationId, customerNumber: receipt.customerNumber, lastVersion: receipt.lastVersion }, receipt.reason as DeletionReason, { commandId: null, correlationId, actor: null }, receipt.completedAt)));
+    counts.erased += slice.length;
+    deps.progress?.({ live: counts.live, erased: counts.erased });
+  }
+
+  let batch: ProfileDoc[] = [];
+  const flush = async () => {
+    let sent = batch.filter((doc) => !doc.mergingInto);
+    batch = [];
+    await send(sent.map((doc) => latestEventOf(doc, correlationId)));
+    counts.live += sent.length;
+    // Changed meanwhile: the suite's own event may have gone out before this one; send the newer
+    // state again, until nothing moved between the read and the send.
+    for (let round = 0; round < 5 && sent.length > 0; round++) {
+      const versions = new Map(sent.map((doc) => [doc._id, doc.version]));
+      const now = await profiles.find({ _id: { $in: [...versions.keys()] } }).toArray();
+      sent = now.filter((doc) => doc.version !== versions.get(doc._id) && !doc.mergingInto);
+      if (sent.length > 0) await send(sent.map((doc) => latestEventOf(doc, correlationId)));
+      counts.again += sent.length;
+    }
+    deps.progress?.({ live: counts.live, erased: counts.erased });
+  };
+  for await (const doc of profiles.find({ organisationId }, { batchSize })) {
+    batch.push(doc);
+    if (batch.length >= batchSize) await flush();
+  }
+  await flush();
+  return { topic, ...counts };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { organisation: { type: 'string' } } });
+  const organisationId = Number(values.organisation);
+  if (!Number.isSafeInteger(organisationId) || organisationId <= 0) {
+    console.error('usage: npm run republish -- --organisation <id>');
+    process.exit(2);
+  }
+  useLocalStackWhenUnconfigured({ start: false });
+  const config = loadConfig({ ...process.env, BOARD_DISABLED: 'true' });
+  const logger = makeLogger({ level: 'warn', name: 'republish' });
+  const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: 'republish', logger });
+  const admin = kafka.admin();
+  const producer = makeProducer(kafka);
+  const mongo = await connectMongo(config.mongoUri);
+  await Promise.all([admin.connect(), producer.connect()]);
+  try {
+    const codec = makeAvroCodec(config.registryUrl);
+    const schema = await codec.register(await readSchemaFile(new URL('../schemas/CustomerChanged.avsc', import.meta.url)));
+    const summary = await republish({ db: mongo.db, admin, producer, codec, schema, config, progress: ({ live, erased }) => console.error(`republished ${live} live and ${erased} erased customers`) }, organisationId);
+    console.log(JSON.stringify(summary, null, 2));
+  } finally {
+    await Promise.all([producer.disconnect(), admin.disconnect()]);
+    await mongo.close();
+  }
+}
+
+if (import.meta.main) await main();
