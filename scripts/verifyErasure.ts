@@ -46,13 +46,16 @@ export type KafkaView = {
 };
 
 /**
- * The customer's records in its organisation's event topic (read whole, from the beginning): each
+ * The customer's records in its organisation's event topic (read from its creation, or whole when
+ * the receipt does not say when that was): each
  * one with a profile is personal data still in Kafka. Once the DELETED event is there, compaction
  * must remove them: after the maximum lag their segment rolls (at the next event of the topic) and
  * the cleaner keeps the customer's latest record only, the DELETED event.
  */
-export async function findInEventTopic(view: KafkaView, customerNumber: string): Promise<{ pending: PendingInKafka[]; deleted: boolean }> {
-  const read = await readToEnd(view.kafka, [view.topic]);
+export async function findInEventTopic(view: KafkaView, customerNumber: string, since?: string): Promise<{ pending: PendingInKafka[]; deleted: boolean }> {
+  // From the customer's creation on (a minute earlier: the broker's clock is not the suite's).
+  const from = since === undefined ? undefined : Date.parse(since) - 60_000;
+  const read = await readToEnd(view.kafka, [view.topic], from === undefined || Number.isNaN(from) ? {} : { fromTimestamp: from });
   const pending: PendingInKafka[] = [];
   let deletedAt: number | null = null;
   for (const { partition, message } of read) {
@@ -121,7 +124,8 @@ export async function verifyErasure(deps: { db: Db; redis: Redis; kafka?: KafkaV
 
   let pendingInKafka: PendingInKafka[] = [];
   if (deps.kafka) {
-    const inTopic = await findInEventTopic(deps.kafka, target.customerNumber);
+    const since = typeof receipt?.['customerSince'] === 'string' ? receipt['customerSince'] : undefined;
+    const inTopic = await findInEventTopic(deps.kafka, target.customerNumber, since);
     if (!inTopic.deleted && receipt) findings.push({ where: `kafka ${deps.kafka.topic}`, what: 'no DELETED event' });
     pendingInKafka = inTopic.pending;
   }

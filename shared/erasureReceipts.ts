@@ -21,6 +21,11 @@ export type ReceiptBase = {
   completedAt: string;
   /** The profile's version when erased; its DELETED event is the next one. */
   lastVersion: number;
+  /**
+   * When the customer was created: where its records begin in the event topic (the verifier reads
+   * from there). Absent in receipts of older versions of the suite.
+   */
+  customerSince?: string;
   /** What was done: the saga's steps, or `merge` (claims moved, DELETED event, profile removed). */
   steps: string[];
 };
@@ -33,7 +38,7 @@ export type ReceiptBase = {
  */
 export async function recordMergedReceipt(
   db: Db,
-  merged: { organisationId: number; customerNumber: string; version: number },
+  merged: { organisationId: number; customerNumber: string; version: number; createdAt?: string },
   now: Date,
   /** When the merge was decided (its DELETED event's occurredAt). @defaultValue now */
   mergedAt?: string,
@@ -47,6 +52,7 @@ export async function recordMergedReceipt(
     requestedAt: mergedAt ?? completedAt,
     completedAt,
     lastVersion: merged.version,
+    ...(merged.createdAt ? { customerSince: merged.createdAt } : {}),
     steps: ['merge'],
   };
   await db

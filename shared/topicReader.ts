@@ -9,17 +9,24 @@ export type Consumed = { topic: string; partition: number; message: KafkaMessage
 
 /**
  * Every message of `topics` (missing topics count as empty), in partition order, up to the end
- * offsets taken at the start. Fails after `timeoutMs` naming the partitions not read to the end.
+ * offsets taken at the start — from the beginning, or from the first message written at or after
+ * `fromTimestamp` (ms). Fails after `timeoutMs` naming the partitions not read to the end.
  */
-export async function readToEnd(kafka: Kafka, topics: string[], { timeoutMs = 120_000 } = {}): Promise<Consumed[]> {
+export async function readToEnd(kafka: Kafka, topics: string[], { timeoutMs = 120_000, fromTimestamp }: { timeoutMs?: number; fromTimestamp?: number } = {}): Promise<Consumed[]> {
   const admin = kafka.admin();
   await admin.connect();
   const existing = new Set(await admin.listTopics());
   const wanted = topics.filter((topic) => existing.has(topic));
   const remaining = new Map<string, bigint>(); // `${topic}/${partition}` → last offset to read
+  const first = new Map<string, bigint>(); // `${topic}/${partition}` → first offset to read, when not the beginning
   for (const topic of wanted) {
+    const starts = fromTimestamp === undefined ? [] : await admin.fetchTopicOffsetsByTimestamp(topic, fromTimestamp);
     for (const { partition, high, low } of await admin.fetchTopicOffsets(topic)) {
-      if (BigInt(high) > BigInt(low)) remaining.set(`${topic}/${partition}`, BigInt(high) - 1n);
+      const given = starts.find((start) => start.partition === partition)?.offset;
+      const start = given !== undefined && BigInt(given) >= 0n ? BigInt(given) : fromTimestamp === undefined ? BigInt(low) : BigInt(high);
+      if (BigInt(high) <= start) continue;
+      remaining.set(`${topic}/${partition}`, BigInt(high) - 1n);
+      if (start > BigInt(low)) first.set(`${topic}/${partition}`, start);
     }
   }
   await admin.disconnect();
@@ -34,13 +41,19 @@ export async function readToEnd(kafka: Kafka, topics: string[], { timeoutMs = 12
     eachBatch: async ({ batch }) => {
       const place = `${batch.topic}/${batch.partition}`;
       const last = remaining.get(place);
+      const from = first.get(place) ?? -1n;
       for (const message of batch.messages) {
+        if (BigInt(message.offset) < from) continue;
         if (last === undefined || BigInt(message.offset) > last) break;
         out.push({ topic: batch.topic, partition: batch.partition, message });
         if (BigInt(message.offset) === last) remaining.delete(place);
       }
     },
   });
+  for (const [place, offset] of first) {
+    const cut = place.lastIndexOf('/');
+    consumer.seek({ topic: place.slice(0, cut), partition: Number(place.slice(cut + 1)), offset: String(offset) });
+  }
   try {
     const deadline = Date.now() + timeoutMs;
     while (remaining.size > 0) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultMaxMessageBytes, ensureTopics, makeKafka, makeProducer, makeTopicLimits, runConsumer, sendInChunks, type KafkaMessage } from '../../shared/kafka.ts';
 import { cleanup, randomName, testConfig, testLogger, waitFor } from '../helpers/services.ts';
 import { eventTopicConfig, retainedTopicConfig } from '../../shared/topicConfigs.ts';
+import { readToEnd, type Consumed } from '../../shared/topicReader.ts';
 
 describe('kafka adapter', () => {
   const config = testConfig();
@@ -55,6 +56,17 @@ describe('kafka adapter', () => {
     // A value the broker refuses stands for one it forbids (no permission, a policy).
     const unaligned = await ensureTopics(admin, [{ topic, numPartitions: 1, config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '-5' } }], { logger });
     expect(unaligned).toEqual([{ topic, reason: expect.stringContaining('cleanup.policy=compact') }]);
+  });
+
+  it('reads a topic to its end from the beginning, or only what was written from a given time on', async () => {
+    const { topic, producer } = await withTopic(2);
+    await producer.send({ topic, messages: ['a', 'b', 'c'].map((value) => ({ key: value, value, timestamp: String(Date.now() - 60_000) })) });
+    const since = Date.now() - 30_000;
+    await producer.send({ topic, messages: ['d', 'e'].map((value) => ({ key: value, value })) });
+    const values = (read: Consumed[]) => read.map(({ message }) => message.value!.toString()).sort();
+    expect(values(await readToEnd(kafka, [topic]))).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(values(await readToEnd(kafka, [topic], { fromTimestamp: since }))).toEqual(['d', 'e']);
+    expect(await readToEnd(kafka, [topic], { fromTimestamp: Date.now() + 60_000 })).toEqual([]);
   });
 
   it('creates a topic, produces, consumes in order and commits after the handler', async () => {

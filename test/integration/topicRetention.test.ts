@@ -75,6 +75,8 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
     const view = { kafka, codec: h.codec, topic, maxCompactionLagMs: 5_000 };
     const target = { organisationId: 3, customerNumber: erased, values: [name] };
     await waitFor('the erasure receipt', () => h.mongo.db.collection('erasureReceipts').findOne({ _id: `3:${erased}` as never }).then((receipt) => receipt?.['completedAt'] ?? undefined));
+    // The receipt says when the customer was created: the verifier reads the topic from there.
+    expect(await h.mongo.db.collection('erasureReceipts').findOne({ _id: `3:${erased}` as never })).toMatchObject({ customerSince: expect.any(String) });
     const before = await verifyErasure({ db: h.mongo.db, redis, kafka: view }, target);
     expect(before.complete).toBe(false);
     expect(before.pendingInKafka.map((record) => record.eventType)).toEqual(['CREATED', 'UPDATED']);

@@ -66,6 +66,7 @@ export function makeEraser(deps: EraserDeps) {
       requestedAt: due.dueAt,
       startedAt: now.toISOString(),
       lastVersion: profile.version,
+      customerSince: profile.createdAt,
     };
     if (await store.start(started)) return { start: started, profile };
     const theirs = await store.findStart(started._id);

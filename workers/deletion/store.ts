@@ -22,6 +22,8 @@ export type ErasureStart = {
   startedAt: string;
   /** The profile's version when erased; its DELETED event is the next one. */
   lastVersion: number;
+  /** When the customer was created (see ReceiptBase). */
+  customerSince?: string;
 };
 
 /** A completed erasure (`erasureReceipts`), kept for audit. */

@@ -424,7 +424,7 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
       const claimsOfAccounts = temporary.customerAccounts.map((account) => claimKey(org, account));
       if (claimsOfAccounts.length > 0) await write(() => accounts.updateMany({ _id: { $in: claimsOfAccounts }, customerNumber: temporary._id }, { $set: { customerNumber: permanentNumber } }));
       if (temporary.email) await write(() => emails.deleteOne({ _id: claimKey(org, temporary.email!.toLowerCase()), customerNumber: temporary._id }));
-      await write(() => recordMergedReceipt(db, { organisationId: org, customerNumber: temporary._id, version: temporary.version }, new Date()));
+      await write(() => recordMergedReceipt(db, { organisationId: org, customerNumber: temporary._id, version: temporary.version, createdAt: temporary.createdAt }, new Date()));
       await write(() => profiles.deleteOne({ _id: temporary._id, mergingInto: permanentNumber }));
     },
 
