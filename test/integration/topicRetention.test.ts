@@ -10,6 +10,28 @@ import { readToEnd } from '../helpers/topicReader.ts';
 import { makeRedis } from '../../shared/redis.ts';
 import { verifyErasure } from '../../scripts/verifyErasure.ts';
 
+/**
+ * An organisation the harness did not create a topic for: the suite creates it (with
+ * EVENT_PARTITIONS), the test removes it. `run` sends a command of that organisation and expects
+ * it accepted.
+ */
+async function ownOrganisation(h: ProfileHarness, organisationId: number) {
+  const kafka = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName(`org-${organisationId}`), logger: testLogger() });
+  const topic = h.names.customerChanged(organisationId);
+  const admin = kafka.admin();
+  await admin.connect();
+  cleanup(async () => {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+  const run = async (type: string, payload: Record<string, unknown>, customerNumber?: string) => {
+    const result = await h.run(type, payload, customerNumber, { organisationId });
+    expect(result, `${type}: ${result.message}`).toMatchObject({ status: 'ACCEPTED' });
+    return result;
+  };
+  return { kafka, admin, topic, run };
+}
+
 /** SPEC §2, §6: the topics the suite owns are configured so that personal data leaves Kafka too. */
 describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2, §6)', () => {
   let harness: ProfileHarness | undefined;
@@ -47,21 +69,12 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
     // events of another customer roll its segments.
     harness = await startProfileHarness({ expiry: true, env: { EVENT_MIN_COMPACTION_LAG_MS: '0', EVENT_MAX_COMPACTION_LAG_MS: '5000', EVENT_PARTITIONS: '1' } });
     const h = harness;
-    const org = { organisationId: 3 };
-    const run = (type: string, payload: Record<string, unknown>, customerNumber?: string) => h.run(type, payload, customerNumber, org);
+    const { kafka, topic, run } = await ownOrganisation(h, 3);
     const name = `Zyxwvu-${Date.now()}`;
     const erased = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 4), firstName: name, email: `${name}@example.com` })).customerNumber!;
-    expect(await run('UpdateTemporaryProfile', { ...actor, expirationDate: isoAfter(new Date(), 4), firstName: name, surname: 'Snapshot' }, erased)).toMatchObject({ status: 'ACCEPTED' });
+    await run('UpdateTemporaryProfile', { ...actor, expirationDate: isoAfter(new Date(), 4), firstName: name, surname: 'Snapshot' }, erased);
     const other = (await run('CreateProfile', { ...creator, firstName: 'Other', surname: 'One' })).customerNumber!;
 
-    const kafka = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName('compaction'), logger: testLogger() });
-    const topic = h.names.customerChanged(3);
-    cleanup(async () => {
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
-    });
     const recordsOf = async (customerNumber: string) => {
       const read = await readToEnd(kafka, [topic]);
       const events: CustomerChanged[] = [];
@@ -104,20 +117,7 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
   it('a new subscriber reading an organisation\'s topic from the beginning, after compaction, loads exactly the live customers\' latest snapshots', async () => {
     harness = await startProfileHarness({ expiry: true, env: { EVENT_MIN_COMPACTION_LAG_MS: '0', EVENT_MAX_COMPACTION_LAG_MS: '5000', EVENT_PARTITIONS: '1' } });
     const h = harness;
-    const org = { organisationId: 4 };
-    const run = async (type: string, payload: Record<string, unknown>, customerNumber?: string) => {
-      const result = await h.run(type, payload, customerNumber, org);
-      expect(result, `${type}: ${result.message}`).toMatchObject({ status: 'ACCEPTED' });
-      return result;
-    };
-    const kafka = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName('bootstrap'), logger: testLogger() });
-    const topic = h.names.customerChanged(4);
-    cleanup(async () => {
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
-    });
+    const { kafka, topic, run } = await ownOrganisation(h, 4);
     const live: string[] = [];
     for (let index = 0; index < 8; index++) live.push((await run('CreateProfile', { ...creator, firstName: 'Live', surname: `L${index}` })).customerNumber!);
     const erased: string[] = [];
@@ -158,20 +158,7 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
   it('a lost topic is rebuilt from MongoDB: each live customer\'s latest event and each erased one\'s DELETED event, with their eventIds', async () => {
     harness = await startProfileHarness({ expiry: true, env: { EVENT_PARTITIONS: '1' } });
     const h = harness;
-    const org = { organisationId: 5 };
-    const run = async (type: string, payload: Record<string, unknown>, customerNumber?: string) => {
-      const result = await h.run(type, payload, customerNumber, org);
-      expect(result, `${type}: ${result.message}`).toMatchObject({ status: 'ACCEPTED' });
-      return result;
-    };
-    const kafka = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName('republish'), logger: testLogger() });
-    const topic = h.names.customerChanged(5);
-    const admin = kafka.admin();
-    await admin.connect();
-    cleanup(async () => {
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
-    });
+    const { kafka, admin, topic, run } = await ownOrganisation(h, 5);
     const changed = (await run('CreateProfile', { ...creator, firstName: 'A', surname: 'A0' })).customerNumber!;
     await run('UpdateProfile', { ...actor, surname: 'A1' }, changed);
     await run('UpdateProfile', { ...actor, surname: 'A2' }, changed);
