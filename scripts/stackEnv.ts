@@ -23,6 +23,8 @@ export function readStackEnv(path = `${projectRoot}.stack/env`): Record<string, 
  */
 export function useLocalStackWhenUnconfigured(options: { start: boolean }): boolean {
   if (serviceVariables.some((name) => process.env[name])) return false;
+  // In production nothing is installed or started: the configuration check names what is missing.
+  if (process.env['NODE_ENV'] === 'production') return false;
   if (options.start) execFileSync('bash', [`${projectRoot}scripts/stack.sh`, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
   else if (!existsSync(`${projectRoot}.stack/env`)) return false;
   // A variable set by the caller (CLAIM_KEY_SECRET, say) wins over the stack's.
