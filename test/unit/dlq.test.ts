@@ -30,6 +30,13 @@ describe('DLQ copies (issue 9 items 2 and 5)', () => {
     expect(record.value?.toString()).toBe('{');
   });
 
+  it('given a client header named like one the suite adds, then it is left out and counted, never taken for the suite\'s', () => {
+    const record = dlqRecordOf(kafkaMessage(Buffer.from('{'), { 'error-headers-dropped': Buffer.from('abc'), 'error-truncated': Buffer.from('1') }), where, { code: 'MALFORMED_JSON', message: 'not valid JSON' });
+    expect(record.headers['error-headers-dropped']).toBe('2');
+    expect(record.headers).not.toHaveProperty('error-truncated');
+    expect(fitDlqRecord(record, 4_096)!.headers!['error-headers-dropped']).toBe('2');
+  });
+
   it('given 150,000 headers and a __proto__ one, then the copy is made in linear time, keeps the first 1,000 and counts the rest', () => {
     const headers: Record<string, Buffer> = {};
     Object.defineProperty(headers, '__proto__', { value: Buffer.from('p'), enumerable: true });
