@@ -3,8 +3,9 @@
 // for each customer erased with a receipt, its DELETED event — with the eventId and version they
 // had, so that subscribers that deduplicate see nothing new, and on a compacted topic each
 // customer's latest record is what MongoDB holds. Safe while the suite runs: a customer that
-// changed while it was being republished is sent again, so the last record sent is never older
-// than the suite's own.
+// changed while it was being republished is sent again, and one erased meanwhile gets its DELETED
+// event again after the snapshot this run sent, so the last record sent is never older than the
+// suite's own.
 //
 //   npm run republish -- --organisation 1
 //
@@ -46,6 +47,10 @@ export type RepublishDeps = {
   schema: RegisteredType;
   config: Pick<Config, 'env' | 'kafka' | 'retention'>;
   progress?: (done: { live: number; erased: number }) => void;
+  /** Test hook: a batch of profiles was read and is about to be sent. */
+  afterRead?: (customerNumbers: string[]) => Promise<void>;
+  /** How long to wait for the receipt of a customer removed while it was republished. @defaultValue 120_000 */
+  receiptWaitMs?: number;
 };
 
 export async function republish(deps: RepublishDeps, organisationId: number): Promise<{ topic: string; live: number; erased: number; again: number }> {
@@ -55,20 +60,18 @@ export async function republish(deps: RepublishDeps, organisationId: number): Pr
   const send = (events: CustomerChanged[]) =>
     sendInChunks(deps.producer, [{ topic, messages: events.map((event) => ({ key: event.customerNumber, value: deps.codec.encode(deps.schema, event), headers: { 'X-Correlation-Id': correlationId } })) }]);
   const profiles = deps.db.collection<ProfileDoc>('profiles');
+  const receipts = deps.db.collection<ReceiptBase>('erasureReceipts');
+  const deletedOf = (receipt: ReceiptBase) =>
+    deletedEvent({ organisationId, customerNumber: receipt.customerNumber, lastVersion: receipt.lastVersion }, receipt.reason as DeletionReason, { commandId: null, correlationId, actor: null }, receipt.completedAt);
   const counts = { live: 0, erased: 0, again: 0 };
-
-  const receipts = await deps.db.collection<ReceiptBase>('erasureReceipts').find({ organisationId }).toArray();
-  for (let start = 0; start < receipts.length; start += batchSize) {
-    const slice = receipts.slice(start, start + batchSize);
-    await send(slice.map((receipt) => deletedEvent({ organisationId, customerNumber: receipt.customerNumber, lastVersion: receipt.lastVersion }, receipt.reason as DeletionReason, { commandId: null, correlationId, actor: null }, receipt.completedAt)));
-    counts.erased += slice.length;
-    deps.progress?.({ live: counts.live, erased: counts.erased });
-  }
+  /** Sent as live, and gone when looked at again: erased (or merged) meanwhile. */
+  const vanished = new Set<string>();
 
   let batch: ProfileDoc[] = [];
   const flush = async () => {
     let sent = batch.filter((doc) => !doc.mergingInto);
     batch = [];
+    await deps.afterRead?.(sent.map((doc) => doc._id));
     await send(sent.map((doc) => latestEventOf(doc, correlationId)));
     counts.live += sent.length;
     // Changed meanwhile: the suite's own event may have gone out before this one; send the newer
@@ -76,6 +79,7 @@ export async function republish(deps: RepublishDeps, organisationId: number): Pr
     for (let round = 0; round < 5 && sent.length > 0; round++) {
       const versions = new Map(sent.map((doc) => [doc._id, doc.version]));
       const now = await profiles.find({ _id: { $in: [...versions.keys()] } }).toArray();
+      for (const id of versions.keys()) if (!now.some((doc) => doc._id === id)) vanished.add(id);
       sent = now.filter((doc) => doc.version !== versions.get(doc._id) && !doc.mergingInto);
       if (sent.length > 0) await send(sent.map((doc) => latestEventOf(doc, correlationId)));
       counts.again += sent.length;
@@ -87,6 +91,27 @@ export async function republish(deps: RepublishDeps, organisationId: number): Pr
     if (batch.length >= batchSize) await flush();
   }
   await flush();
+
+  // DELETED events last, read after the profiles: a customer erased during the scan, whose old
+  // snapshot this run may have sent after the suite's DELETED event, ends with DELETED again.
+  const sentDeleted = new Set<string>();
+  const sendReceipts = async (list: ReceiptBase[]) => {
+    for (let start = 0; start < list.length; start += batchSize) {
+      const slice = list.slice(start, start + batchSize);
+      await send(slice.map(deletedOf));
+      for (const receipt of slice) sentDeleted.add(receipt.customerNumber);
+      counts.erased += slice.length;
+      deps.progress?.({ live: counts.live, erased: counts.erased });
+    }
+  };
+  await sendReceipts(await receipts.find({ organisationId }).toArray());
+  // Removed while republished and not receipted yet: their erasure is under way; wait for it.
+  const deadline = Date.now() + (deps.receiptWaitMs ?? 120_000);
+  for (let waiting = [...vanished].filter((id) => !sentDeleted.has(id)); waiting.length > 0; waiting = waiting.filter((id) => !sentDeleted.has(id))) {
+    if (Date.now() > deadline) throw new Error(`customers removed while republished, without an erasure receipt yet: ${waiting.slice(0, 20).join(', ')}; run it again once their erasure is complete`);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sendReceipts(await receipts.find({ _id: { $in: waiting.map((id) => `${organisationId}:${id}`) } }).toArray());
+  }
   return { topic, ...counts };
 }
 

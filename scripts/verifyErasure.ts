@@ -6,7 +6,9 @@
 // Exit code 0: erasure complete and no trace, in MongoDB, Redis and the organisation's event topic;
 // 3: erased in MongoDB and Redis, but snapshots still in the event topic until compaction (each
 // printed with the time by which it must be gone); 1: a trace or an incomplete receipt (each
-// printed); 2: bad usage. Also prints by when the command topic and the DLQ forget. Uses the suite's configuration (.stack/env when nothing is set). Allowed to mention
+// printed; a snapshot past its compaction bound, or an event topic that is not compacted, is one);
+// 2: bad usage; 4: a service did not answer (nothing verified). Also prints by when the command
+// topic and the DLQ forget. Uses the suite's configuration (.stack/env when nothing is set). Allowed to mention
 // the customer number: the erasure receipt itself, the command log (`commands`: command ids,
 // result codes and versions, kept so that a re-sent command is not applied again; no personal data)
 // and a pending claim sweep (`claimSweeps`).
@@ -53,8 +55,9 @@ export type KafkaView = {
  * the cleaner keeps the customer's latest record only, the DELETED event.
  */
 export async function findInEventTopic(view: KafkaView, customerNumber: string, since?: string): Promise<{ pending: PendingInKafka[]; deleted: boolean }> {
-  // From the customer's creation on (a minute earlier: the broker's clock is not the suite's).
-  const from = since === undefined ? undefined : Date.parse(since) - 60_000;
+  // From the customer's creation on — a day earlier: record timestamps come from the producers'
+  // clocks, which may be off; reading a little more costs little, missing a record would not.
+  const from = since === undefined ? undefined : Date.parse(since) - 86_400_000;
   const read = await readToEnd(view.kafka, [view.topic], from === undefined || Number.isNaN(from) ? {} : { fromTimestamp: from });
   const pending: PendingInKafka[] = [];
   let deletedAt: number | null = null;
@@ -126,14 +129,32 @@ export async function verifyErasure(deps: { db: Db; redis: Redis; kafka?: KafkaV
   if (deps.kafka) {
     const since = typeof receipt?.['customerSince'] === 'string' ? receipt['customerSince'] : undefined;
     const inTopic = await findInEventTopic(deps.kafka, target.customerNumber, since);
-    if (!inTopic.deleted && receipt) findings.push({ where: `kafka ${deps.kafka.topic}`, what: 'no DELETED event' });
-    pendingInKafka = inTopic.pending;
+    const where = `kafka ${deps.kafka.topic}`;
+    if (!inTopic.deleted && receipt) findings.push({ where, what: 'no DELETED event' });
+    if (!(await isCompacted(deps.kafka))) findings.push({ where, what: 'the topic is not compacted: snapshots of erased customers stay until its retention' });
+    // Past its bound a snapshot is a trace, not a compaction still to come.
+    const now = Date.now();
+    for (const record of inTopic.pending) if (Date.parse(record.removableBy) < now) findings.push({ where: `${where} [${record.partition}]@${record.offset}`, what: `personal data past its compaction bound (${record.removableBy})` });
+    pendingInKafka = inTopic.pending.filter((record) => Date.parse(record.removableBy) >= now);
   }
   return { complete: findings.length === 0 && pendingInKafka.length === 0, receipt: receipt as Record<string, unknown> | null, findings, pendingInKafka };
 }
 
-/** Exit codes: erased everywhere; a trace or an incomplete erasure; bad usage; erased but for compaction still to come in Kafka. */
-export const exitCodes = { erased: 0, trace: 1, usage: 2, pendingCompaction: 3 } as const;
+/** Whether the topic is configured to compact (what makes an erased customer's snapshots go). */
+async function isCompacted(view: KafkaView): Promise<boolean> {
+  const admin = view.kafka.admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2 as never, name: view.topic, configNames: ['cleanup.policy'] }] });
+    const policy = resources[0]?.configEntries.find((entry) => entry.configName === 'cleanup.policy')?.configValue ?? '';
+    return policy.split(',').includes('compact');
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Exit codes: erased everywhere; a trace or an incomplete erasure; bad usage; erased but for compaction still to come in Kafka; could not check. */
+export const exitCodes = { erased: 0, trace: 1, usage: 2, pendingCompaction: 3, unverified: 4 } as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -164,6 +185,10 @@ async function main(): Promise<void> {
     const retention = { [names.commands]: forgottenBy(config.retention.commandRetentionMs), [names.dlq]: forgottenBy(config.retention.dlqRetentionMs) };
     console.log(JSON.stringify({ organisationId, customerNumber: values.customer, complete: result.complete, receipt: summary, findings: result.findings, pendingInKafka: result.pendingInKafka, forgottenBy: retention }, null, 2));
     process.exitCode = result.findings.length > 0 ? exitCodes.trace : result.pendingInKafka.length > 0 ? exitCodes.pendingCompaction : exitCodes.erased;
+  } catch (error) {
+    // Not a verdict: a service did not answer.
+    console.error(`could not verify: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = exitCodes.unverified;
   } finally {
     await mongo.close();
     redis.disconnect();

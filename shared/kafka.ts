@@ -74,7 +74,7 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[], options: { 
   let raced: TopicSpec[] = [];
   if (missing.length > 0) {
     try {
-      await admin.createTopics({
+      const created = await admin.createTopics({
         waitForLeaders: true,
         topics: missing.map(({ topic, numPartitions, config }) => ({
           topic,
@@ -83,6 +83,9 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[], options: { 
           ...(config ? { configEntries: Object.entries(config).map(([name, value]) => ({ name, value })) } : {}),
         })),
       });
+      // KafkaJS answers false, without throwing, when every one of them existed already: another
+      // process created them between listTopics and createTopics (an older version, by hand).
+      if (!created) raced = missing.filter((spec) => spec.config);
     } catch (error) {
       const type = (error as { type?: string }).type;
       if (type === 'TOPIC_ALREADY_EXISTS') {

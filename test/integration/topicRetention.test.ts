@@ -94,6 +94,10 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
     expect(before.complete).toBe(false);
     expect(before.pendingInKafka.map((record) => record.eventType)).toEqual(['CREATED', 'UPDATED']);
     for (const record of before.pendingInKafka) expect(Date.parse(record.removableBy)).toBeGreaterThan(Date.parse(record.writtenAt));
+    // Past their bound (a lag of 1 ms, as if compaction were long overdue) the same records are traces.
+    const overdue = await verifyErasure({ db: h.mongo.db, redis, kafka: { ...view, maxCompactionLagMs: 1 } }, target);
+    expect(overdue.pendingInKafka).toEqual([]);
+    expect(overdue.findings.filter((finding) => finding.what.startsWith('personal data past its compaction bound'))).toHaveLength(2);
 
     // Other customers' changes go on (a segment rolls on the first append after its maximum age);
     // the cleaner then keeps the erased customer's latest record only.
@@ -194,5 +198,26 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
       expect({ eventId: rebuilt.eventId, version: rebuilt.version, profile: rebuilt.profile, reason: rebuilt.reason }).toEqual({ eventId: original.eventId, version: original.version, profile: original.profile, reason: original.reason });
     }
     expect(after.get(changed)).toMatchObject({ version: 3, profile: { surname: 'A2' } });
+
+    // A customer erased while republished: the snapshot read before the erasure must not stay the
+    // last record of its key (the one compaction keeps).
+    const lastRecordOf = async (customer: string) => {
+      let last: CustomerChanged | undefined;
+      for (const { message } of await readToEnd(kafka, [topic])) if (message.key!.toString() === customer) last = (await h.codec.decode(message.value!)).value as CustomerChanged;
+      return last;
+    };
+    await republish({
+      db: h.mongo.db, admin, producer, codec: h.codec, schema, config: h.config, receiptWaitMs: 30_000,
+      afterRead: async (numbers) => {
+        if (!numbers.includes(created)) return;
+        // What the erasure saga does meanwhile: the profile goes, the receipt comes a moment later.
+        const gone = await h.mongo.db.collection('profiles').findOneAndDelete({ _id: created as never });
+        setTimeout(() => {
+          const now = new Date().toISOString();
+          void h.mongo.db.collection('erasureReceipts').insertOne({ _id: `5:${created}` as never, organisationId: 5, customerNumber: created, reason: 'EXPIRED', requestedAt: now, startedAt: now, completedAt: now, lastVersion: gone!['version'], steps: ['profile', 'claims', 'jobs', 'event'] });
+        }, 1_500);
+      },
+    }, 5);
+    expect(await lastRecordOf(created)).toMatchObject({ eventType: 'DELETED', version: 2, profile: null });
   }, 120_000);
 });

@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
 import { servesOrganisation, type Config } from '../../shared/config.ts';
 import { customersWithReceipts } from '../../shared/erasureReceipts.ts';
-import { ensureTopics, makeProducer, runConsumer, type UnalignedTopic } from '../../shared/kafka.ts';
+import { ensureTopics, makeProducer, runConsumer, type TopicSpec, type UnalignedTopic } from '../../shared/kafka.ts';
 import { eventTopicConfig, retainedTopicConfig } from '../../shared/topicConfigs.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -49,26 +49,30 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
   await admin.connect();
   // Topics it owns: created with their configuration, or aligned to it (SPEC §2, §6); those it could
   // not align make it unready, named in /readyz.
+  // Tried again with each sweep (a broker busy at start-up must not leave the worker unready).
   const unalignedTopics = new Map<string, string>();
   const noteUnaligned = (list: UnalignedTopic[]) => {
     for (const { topic, reason } of list) unalignedTopics.set(topic, reason);
   };
   const eventConfig = eventTopicConfig(config.retention);
+  const ownedTopics = new Map<string, TopicSpec>(
+    [
+      { topic: names.commands, numPartitions: config.kafka.commandPartitions, config: retainedTopicConfig(config.retention.commandRetentionMs) },
+      { topic: names.results, numPartitions: config.kafka.commandPartitions },
+      { topic: names.dlq, numPartitions: 1, config: retainedTopicConfig(config.retention.dlqRetentionMs) },
+      { topic: names.expirations, numPartitions: config.kafka.commandPartitions },
+    ].map((spec) => [spec.topic, spec]),
+  );
+  const specOf = (topic: string): TopicSpec => ownedTopics.get(topic) ?? { topic, numPartitions: config.kafka.eventPartitions, config: eventConfig };
   const ownEventTopic = new RegExp(`^${names.customerChanged(0).slice(0, -1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+$`);
   const eventTopics = (await admin.listTopics()).filter((topic) => ownEventTopic.test(topic));
-  noteUnaligned(
-    await ensureTopics(
-      admin,
-      [
-        { topic: names.commands, numPartitions: config.kafka.commandPartitions, config: retainedTopicConfig(config.retention.commandRetentionMs) },
-        { topic: names.results, numPartitions: config.kafka.commandPartitions },
-        { topic: names.dlq, numPartitions: 1, config: retainedTopicConfig(config.retention.dlqRetentionMs) },
-        { topic: names.expirations, numPartitions: config.kafka.commandPartitions },
-        ...eventTopics.map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions, config: eventConfig })),
-      ],
-      { logger },
-    ),
-  );
+  noteUnaligned(await ensureTopics(admin, [...ownedTopics.keys(), ...eventTopics].map(specOf), { logger }));
+  const alignAgain = async () => {
+    if (unalignedTopics.size === 0) return;
+    const still = await ensureTopics(admin, [...unalignedTopics.keys()].map(specOf), { logger });
+    unalignedTopics.clear();
+    noteUnaligned(still);
+  };
 
   const codec = makeAvroCodec(config.registryUrl);
   const [event, result] = await Promise.all([
@@ -131,6 +135,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
         const unsettled = await relay.publish({ profiles: [...found.values()], lookedUp: numbers, erased, steps: staleIds });
         await store.postponeSteps(unsettled.filter((id) => staleIds.has(id)));
       }
+      await alignAgain();
       // Merges interrupted after the permanent profile was written: remove their temporary profile.
       for (const temporary of await store.findMerging(100)) await store.finishMerge(temporary, temporary.mergingInto!);
     })()
