@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import type { Db } from 'mongodb';
 import { makeAvroCodec, type AvroCodec } from '../shared/avro.ts';
-import { makeKafka } from '../shared/kafka.ts';
+import { makeKafka, topicConfigOf } from '../shared/kafka.ts';
 import { makeLogger } from '../shared/logger.ts';
 import { topics } from '../shared/topics.ts';
 import { readToEnd } from '../shared/topicReader.ts';
@@ -145,9 +145,7 @@ async function isCompacted(view: KafkaView): Promise<boolean> {
   const admin = view.kafka.admin();
   await admin.connect();
   try {
-    const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2 as never, name: view.topic, configNames: ['cleanup.policy'] }] });
-    const policy = resources[0]?.configEntries.find((entry) => entry.configName === 'cleanup.policy')?.configValue ?? '';
-    return policy.split(',').includes('compact');
+    return ((await topicConfigOf(admin, view.topic))['cleanup.policy'] ?? '').split(',').includes('compact');
   } finally {
     await admin.disconnect();
   }

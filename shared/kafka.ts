@@ -103,6 +103,12 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[], options: { 
   return alignTopics(admin, [...present, ...raced], options.logger);
 }
 
+/** A topic's configuration as the broker reports it (every setting, defaults included). */
+export async function topicConfigOf(admin: Pick<Admin, 'describeConfigs'>, topic: string): Promise<Record<string, string>> {
+  const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: resourceTypes.topic, name: topic }] });
+  return Object.fromEntries((resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]));
+}
+
 /** Topic-level overrides (`configSource` DYNAMIC_TOPIC_CONFIG), which AlterConfigs replaces as a whole. */
 const topicOverride = 1;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultMaxMessageBytes, ensureTopics, makeKafka, makeProducer, makeTopicLimits, runConsumer, sendInChunks, type KafkaMessage } from '../../shared/kafka.ts';
+import { defaultMaxMessageBytes, ensureTopics, topicConfigOf, makeKafka, makeProducer, makeTopicLimits, runConsumer, sendInChunks, type KafkaMessage } from '../../shared/kafka.ts';
 import { cleanup, randomName, testConfig, testLogger, waitFor } from '../helpers/services.ts';
 import { eventTopicConfig, retainedTopicConfig } from '../../shared/topicConfigs.ts';
 import { readToEnd, type Consumed } from '../../shared/topicReader.ts';
@@ -25,12 +25,6 @@ describe('kafka adapter', () => {
     return { topic, admin, producer };
   }
 
-  /** A topic's configuration as the broker reports it. */
-  async function configOf(admin: ReturnType<typeof kafka.admin>, topic: string): Promise<Record<string, string>> {
-    const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2 as never, name: topic }] });
-    return Object.fromEntries(resources[0]!.configEntries.map((entry) => [entry.configName, entry.configValue]));
-  }
-
   it('creates a topic with its configuration: an event topic compacted with its lags, a command topic with its retention', async () => {
     const { topic, admin } = await withTopic(1);
     const events = randomName('smoke-events');
@@ -38,16 +32,16 @@ describe('kafka adapter', () => {
     cleanup(() => admin.deleteTopics({ topics: [events, commands] }).catch(() => undefined));
     const retention = { eventMinCompactionLagMs: 0, eventMaxCompactionLagMs: 5_000, commandRetentionMs: 3_600_000, dlqRetentionMs: 7_200_000 };
     expect(await ensureTopics(admin, [{ topic: events, numPartitions: 1, config: eventTopicConfig(retention) }, { topic: commands, numPartitions: 1, config: retainedTopicConfig(retention.commandRetentionMs) }])).toEqual([]);
-    expect(await configOf(admin, events)).toMatchObject({ 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'max.compaction.lag.ms': '5000', 'segment.ms': '5000' });
-    expect(await configOf(admin, commands)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '3600000', 'segment.ms': String(Math.floor(3_600_000 / 7)) });
-    expect(await configOf(admin, topic)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '604800000' }); // no configuration asked: the broker's
+    expect(await topicConfigOf(admin, events)).toMatchObject({ 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'max.compaction.lag.ms': '5000', 'segment.ms': '5000' });
+    expect(await topicConfigOf(admin, commands)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '3600000', 'segment.ms': String(Math.floor(3_600_000 / 7)) });
+    expect(await topicConfigOf(admin, topic)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '604800000' }); // no configuration asked: the broker's
   });
 
   it('aligns a topic that exists with the broker defaults to its configuration, keeping its other overrides', async () => {
     const { topic, admin } = await withTopic(1, [{ name: 'max.message.bytes', value: '500000' }]);
     const wanted = eventTopicConfig({ eventMinCompactionLagMs: 3_600_000, eventMaxCompactionLagMs: 86_400_000, commandRetentionMs: 1, dlqRetentionMs: 1 });
     expect(await ensureTopics(admin, [{ topic, numPartitions: 1, config: wanted }], { logger })).toEqual([]);
-    expect(await configOf(admin, topic)).toMatchObject({ ...wanted, 'max.message.bytes': '500000' });
+    expect(await topicConfigOf(admin, topic)).toMatchObject({ ...wanted, 'max.message.bytes': '500000' });
     expect(await ensureTopics(admin, [{ topic, numPartitions: 1, config: wanted }])).toEqual([]); // aligned: nothing to change
   });
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeKafka, makeProducer } from '../../shared/kafka.ts';
+import { makeKafka, makeProducer, topicConfigOf } from '../../shared/kafka.ts';
 import { readSchemaFile } from '../../shared/avro.ts';
 import { republish } from '../../scripts/republish.ts';
 import type { CustomerChanged } from '../../workers/profile/model.ts';
@@ -47,16 +47,12 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
     const admin = makeKafka({ brokers: h.config.kafka.brokers, clientId: randomName('align'), logger: testLogger() }).admin();
     await admin.connect();
     try {
-      const { resources } = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [h.names.customerChanged(1), h.names.customerChanged(2), h.names.commands, h.names.dlq].map((name) => ({ type: 2 as never, name })),
-      });
-      const configOf = (topic: string) => Object.fromEntries(resources.find((resource) => resource.resourceName === topic)!.configEntries.map((entry) => [entry.configName, entry.configValue]));
+      const configOf = (topic: string) => topicConfigOf(admin, topic);
       for (const organisation of [1, 2]) {
-        expect(configOf(h.names.customerChanged(organisation))).toMatchObject({ 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '1000', 'max.compaction.lag.ms': '600000', 'segment.ms': '600000' });
+        expect(await configOf(h.names.customerChanged(organisation))).toMatchObject({ 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '1000', 'max.compaction.lag.ms': '600000', 'segment.ms': '600000' });
       }
-      expect(configOf(h.names.commands)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '3600000' });
-      expect(configOf(h.names.dlq)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '7200000' });
+      expect(await configOf(h.names.commands)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '3600000' });
+      expect(await configOf(h.names.dlq)).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '7200000' });
     } finally {
       await admin.disconnect();
     }
