@@ -29,10 +29,16 @@ export type DecideContext = {
   allocate: () => { customerNumber: string; uuid: string };
 };
 
+/** Every command but a merge, which needs two profiles (see {@link decideMerge}). */
+export type NonMergeCommand = Exclude<Command, CommandOf<'MergeTemporaryProfile'>>;
+
+/** The event types of a change to a live profile (DELETED is an erasure's or a merge's). */
+export type ChangeType = Exclude<EventType, 'DELETED'>;
+
 export type Decision =
   | { kind: 'rejected'; code: RejectionCode; message: string; version: number | null }
   /** `profile` is the state after the change; `eventType` null when nothing changed. */
-  | { kind: 'changed'; profile: Profile; eventType: EventType | null; message: string | null }
+  | { kind: 'changed'; profile: Profile; eventType: ChangeType | null; message: string | null }
   | { kind: 'defined'; definition: PreferenceDefinition };
 
 const reject = (code: RejectionCode, message: string, version: number | null = null): Decision => ({ kind: 'rejected', code, message, version });
@@ -46,7 +52,7 @@ export function emailKeyOf(profile: Pick<Profile, 'email' | 'status'>): string |
 const notFound = (customerNumber: string) => reject('CUSTOMER_NOT_FOUND', `customer ${customerNumber} not found`);
 
 /** Applies a change: bumps the version and the traceability fields, or reports no change. */
-function change(before: Profile, after: Profile, eventType: EventType, actor: Actor | null, now: string, message: string | null = null): Decision {
+function change(before: Profile, after: Profile, eventType: ChangeType, actor: Actor | null, now: string, message: string | null = null): Decision {
   const { version: _v, changedAt: _a, changedBy: _b, changedByChannel: _c, ...restAfter } = after;
   const { version: _v2, changedAt: _a2, changedBy: _b2, changedByChannel: _c2, ...restBefore } = before;
   if (JSON.stringify(restAfter) === JSON.stringify(restBefore)) return { kind: 'changed', profile: before, eventType: null, message: 'no change' };
@@ -135,7 +141,7 @@ function overwriteTemporary(profile: Profile, fields: TemporaryFields, expiratio
  * Decides one command against the current profile (null when it does not exist or belongs to
  * another organisation). Merges need two profiles: see {@link decideMerge}.
  */
-export function decide(command: Exclude<Command, CommandOf<'MergeTemporaryProfile'>>, profile: Profile | null, context: DecideContext): Decision {
+export function decide(command: NonMergeCommand, profile: Profile | null, context: DecideContext): Decision {
   const { now } = context;
   switch (command.type) {
     case 'CreateProfile': {
@@ -329,7 +335,7 @@ function publicProfile({ ownExpirationDate: _internal, ...profile }: Profile): P
 }
 
 /** The event of a change: the full profile after it. */
-export function changedEvent(profile: Profile, eventType: Exclude<EventType, 'DELETED'>, cause: EventCause, now: string): CustomerChanged {
+export function changedEvent(profile: Profile, eventType: ChangeType, cause: EventCause, now: string): CustomerChanged {
   return {
     eventId: eventIdOf(profile.organisationId, profile.customerNumber, profile.version),
     eventType,

@@ -8,13 +8,13 @@ import { ensureTopics, makeTopicLimits, sendInChunks, type UnalignedTopic } from
 import type { Logger } from '../../shared/logger.ts';
 import type { TopicConfig } from '../../shared/topicConfigs.ts';
 import type { Topics } from '../../shared/topics.ts';
+import type { LooseResult } from './decide.ts';
 import { makeFit } from './fit.ts';
 import { correlationIdHeader } from './messages.ts';
 import type { CommandResult, CustomerChanged } from './model.ts';
-import { commandKey, entriesOf, owedOf, profileSettled, stepSettled, stepsOf, type OpenStep, type ProfileDoc, type ProfileSeen, type ProfileStore } from './store.ts';
+import { commandKey, entriesOf, owedOf, profileSettled, stepSettled, stepsOf, type CheckedResults, type OpenStep, type ProfileDoc, type ProfileSeen, type ProfileStore } from './store.ts';
 
-/** A result that is not inside a profile's pending list (rejections, no-op and organisation-level commands). */
-export type LooseResult = { key: string | null; result: CommandResult; order: number };
+export type { LooseResult } from './decide.ts';
 
 export type DlqRecord = { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> };
 
@@ -31,6 +31,13 @@ export type Relay = {
     lookedUp?: Iterable<string>;
     erased?: ReadonlySet<string>;
     steps?: Iterable<string>;
+    /**
+     * Open steps known already (read with the profiles, or just opened): not read again. Entries of
+     * steps closed since are sent again (at least once) and their close is a no-op.
+     */
+    open?: ReadonlyMap<string, OpenStep>;
+    /** Results looked for already (with the profiles): not read again before they are stored. */
+    stored?: CheckedResults;
     results?: LooseResult[];
     dlq?: DlqRecord[];
     order?: (commandId: string) => number;
@@ -86,10 +93,12 @@ export function makeRelay(deps: {
   };
 
   return {
-    async publish({ profiles: written = [], lookedUp = [], erased = new Set(), steps: extraSteps = [], results = [], dlq = [], order = () => -1 }) {
+    async publish({ profiles: written = [], lookedUp = [], erased = new Set(), steps: extraSteps = [], open: known = new Map(), stored: storedBefore, results = [], dlq = [], order = () => -1 }) {
       // Only what is still owed: entries of relay steps not yet closed.
       const steps = new Set([...stepsOf(written), ...extraSteps]);
-      const open = steps.size > 0 ? await store.openSteps(steps) : new Map<string, OpenStep>();
+      const unknown = [...steps].filter((id) => !known.has(id));
+      const open = new Map<string, OpenStep>([...steps].flatMap((id) => (known.has(id) ? [[id, known.get(id)!] as const] : [])));
+      if (unknown.length > 0) for (const [id, step] of await store.openSteps(unknown)) open.set(id, step);
       const profiles = written.map((doc) => owedOf(doc, open)).filter((doc) => doc.pending.length > 0);
       const entries = profiles.flatMap(entriesOf);
       const events = entries.flatMap((entry) => entry.events);
@@ -97,10 +106,13 @@ export function makeRelay(deps: {
       const allResults = [...pendingResults, ...results].sort((a, b) => a.order - b.order);
       // Without an organisation there is no safe idempotency key: such results are sent, not stored.
       const idOf = (result: CommandResult) => (result.commandId !== '' && result.organisationId !== null ? commandKey(result.organisationId, result.commandId) : null);
-      const stored = await store.putResults(allResults.flatMap(({ key, result }) => {
-        const _id = idOf(result);
-        return _id ? [{ _id, result, resultKey: key ?? '' }] : [];
-      }));
+      const stored = await store.putResults(
+        allResults.flatMap(({ key, result }) => {
+          const _id = idOf(result);
+          return _id ? [{ _id, result, resultKey: key ?? '' }] : [];
+        }),
+        storedBefore,
+      );
       // A result stored first (by another process deciding the same command) is the one the client gets.
       const outgoing = allResults.map((entry) => ({ ...entry, result: stored.get(idOf(entry.result) ?? '') ?? entry.result }));
 

@@ -109,6 +109,12 @@ export type ProfileDoc = Profile & {
   mergingInto?: string;
 };
 
+/**
+ * Results looked for already (with the profiles): `ids` asked for, `results` found. A result
+ * stored since then by another process makes its insert collide, and is read then.
+ */
+export type CheckedResults = { ids: ReadonlySet<string>; results: ReadonlyMap<string, CommandResult> };
+
 /** What is known of a command: the number reserved for a creation, and its result once durable. */
 export type CommandDoc = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string };
 
@@ -330,13 +336,17 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
      * is never replaced: returns, by id, the result stored for each — stored already (by an earlier
      * attempt, or by another process deciding the same command at the same time, e.g. during a
      * rebalance) or now — which is the one to send. Inserts only, after a read of which are stored
-     * already: FerretDB v1 hangs on a bulk insert with many duplicate keys, and on concurrent upserts.
+     * already (`storedBefore`: the caller's read): FerretDB v1 hangs on a bulk insert with many
+     * duplicate keys, and on concurrent upserts.
      */
-    async putResults(results: { _id: string; result: CommandResult; resultKey: string }[]): Promise<Map<string, CommandResult>> {
+    async putResults(results: { _id: string; result: CommandResult; resultKey: string }[], checked?: CheckedResults): Promise<Map<string, CommandResult>> {
       const storedResults = (docs: Map<string, CommandDoc>) => new Map([...docs].flatMap(([id, doc]) => (doc.result ? [[id, doc.result] as const] : [])));
       if (results.length === 0) return new Map();
       const at = new Date();
-      const known = storedResults(await byIds(commands, results.map((entry) => entry._id)));
+      // Read first, but not what the caller looked for already.
+      const unchecked = results.filter(({ _id }) => !checked?.ids.has(_id)).map(({ _id }) => _id);
+      const known = unchecked.length > 0 ? storedResults(await byIds(commands, unchecked)) : new Map<string, CommandResult>();
+      for (const { _id } of results) if (checked?.results.has(_id)) known.set(_id, checked.results.get(_id)!);
       // The first of a command's results in this call is the one stored (and sent for every copy).
       const fresh: typeof results = [];
       for (const entry of results) {

@@ -1,0 +1,42 @@
+// Writes what decide.ts decided, in the order that keeps every crash recoverable: numbers reserved,
+// values claimed and the relay step recorded before the profiles are written (so a redelivery
+// reuses the numbers, no profile holds a value without its claim, and the sweep finds what the
+// writes owe); values let go are given back after. A write that lost a race throws WriteConflict.
+import type { MergeStep, StepDecision, Unmark } from './decide.ts';
+import type { ProfileDoc, ProfileStore } from './store.ts';
+
+export type Applier = ReturnType<typeof makeApplier>;
+
+export function makeApplier(store: ProfileStore) {
+  return {
+    /** The writes of a run; what it gives back is given back once the profiles are written. */
+    async apply(decision: StepDecision): Promise<void> {
+      const { claims, step } = decision;
+      await Promise.all([
+        store.reserveCreations(decision.reservations),
+        store.emails.take(claims.emails.take),
+        store.accounts.take(claims.accounts.take),
+        step ? store.openStep(step.id, step.writes) : undefined,
+        store.putDefinitions(decision.definitions),
+      ]);
+      await store.writeProfiles(decision.writes);
+      await Promise.all([store.emails.release(claims.emails.release), store.accounts.release(claims.accounts.release)]);
+    },
+
+    /** 1. Marks the temporary profile: from then on no other command, nor its erasure, touches it. */
+    async markMerging(step: Extract<MergeStep, { kind: 'merge' }>): Promise<void> {
+      if (step.mark) await store.markMerging(step.temporary._id, step.temporary.version, step.write.doc._id);
+    },
+
+    /** 3. The permanent profile, with both events and the result, in one version-guarded write. */
+    async writeMerged(step: Extract<MergeStep, { kind: 'merge' }>): Promise<void> {
+      await store.openStep(step.step.id, step.step.writes);
+      await store.writeProfiles([step.write]);
+    },
+
+    /** 4. Resumable: claims move over, the temporary profile goes (once the permanent one has it). */
+    finishMerge: (temporary: ProfileDoc, permanentNumber: string) => store.finishMerge(temporary, permanentNumber),
+
+    unmark: ({ customerNumber, version, permanentNumber }: Unmark) => store.unmarkMerging(customerNumber, version, permanentNumber),
+  };
+}
