@@ -12,11 +12,13 @@
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Collection, Db } from 'mongodb';
-import { makeClaimKey, type ClaimKey } from '../shared/claims.ts';
+import { makeClaimKey, type ClaimKey } from '../shared/customers/claims.ts';
 import { loadConfig } from '../shared/config.ts';
 import { byIds, connectMongo } from '../shared/mongo.ts';
-import type { ClaimDoc, ProfileDoc } from '../workers/profile/store.ts';
+
 import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
+import type { ClaimDoc } from '../shared/customers/claims.ts';
+import type { ProfileDoc } from '../shared/customers/document.ts';
 
 /** The keys of versions before CLAIM_KEY_SECRET: an unkeyed SHA-256. */
 export const plainSha256Key: ClaimKey = (organisationId, value) => `${organisationId}:${createHash('sha256').update(value).digest('base64url')}`;

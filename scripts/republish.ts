@@ -23,11 +23,12 @@ import { makeLogger } from '../shared/logger.ts';
 import { connectMongo } from '../shared/mongo.ts';
 import { eventTopicConfig } from '../shared/topicConfigs.ts';
 import { topics } from '../shared/topics.ts';
-import { changedEvent, deletedEvent } from '../workers/profile/domain.ts';
+import { changedEvent, deletedEvent } from '../shared/customers/events.ts';
 import type { CustomerChanged, DeletionReason } from '../workers/profile/model.ts';
-import { toProfile, type ProfileDoc } from '../workers/profile/store.ts';
+
 import type { Admin } from 'kafkajs';
 import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
+import { toProfile, type ProfileDoc } from '../shared/customers/document.ts';
 
 /** Customers per read and produce. */
 const batchSize = 500;

@@ -9,3 +9,8 @@ export const topics = (env: string) => ({
 });
 
 export type Topics = ReturnType<typeof topics>;
+
+/** Header naming the client service that sent a command (SPEC §3.1). */
+export const clientNameHeader = 'ET-Client-Name';
+/** Header carrying a command's correlation id onto its result and events. */
+export const correlationIdHeader = 'X-Correlation-Id';

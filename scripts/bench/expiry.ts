@@ -35,7 +35,7 @@ import { startDeletionWorker } from '../../workers/deletion/index.ts';
 import type { CustomerChanged } from '../../workers/profile/model.ts';
 import { reconcileQueueName, startScheduler } from '../../workers/scheduler/index.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
-import { makeClaimKey } from '../../shared/claims.ts';
+import { makeClaimKey } from '../../shared/customers/claims.ts';
 import { benchExpiryOrganisation, benchProfile, insertProfiles, type InsertReport } from './expiryData.ts';
 import { observe, percentile } from './observe.ts';
 import { deleteKeys, keySpace, usedMemory, type KeySpace } from './redisMemory.ts';

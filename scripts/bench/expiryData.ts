@@ -3,8 +3,9 @@
 // claims, as if they had been created by CreateTemporaryProfile / deactivated by DeactivateCustomer.
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
-import type { ClaimKey } from '../../shared/claims.ts';
-import type { ClaimDoc, ProfileDoc } from '../../workers/profile/store.ts';
+import type { ClaimKey } from '../../shared/customers/claims.ts';
+import type { ClaimDoc } from '../../shared/customers/claims.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 export const benchExpiryOrganisation = 1;
 

@@ -27,7 +27,7 @@ import { prng } from '../../scripts/bench/workload.ts';
 import { randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { freePort, SuiteProcess, withDatabase } from '../helpers/suiteProcess.ts';
 import { readToEnd } from '../helpers/topicReader.ts';
-import { makeClaimKey } from '../../shared/claims.ts';
+import { makeClaimKey } from '../../shared/customers/claims.ts';
 import { developmentClaimKeySecret } from '../../shared/config.ts';
 
 const total = Number(process.env['FAULTS_COMMANDS'] ?? 20_000);
@@ -39,7 +39,6 @@ const window = Number(process.env['FAULTS_WINDOW'] ?? 400);
 /** "Soon" expiration dates are this many seconds ahead (uniform), so they fall due during the run. */
 const soonSeconds = [15, 150] as const;
 const organisations = [1, 2];
-
 
 const exec = promisify(execFile);
 const log = (message: string) => console.error(`[faults ${new Date().toISOString().slice(11, 19)}] ${message}`);

@@ -3,23 +3,17 @@
 // with a fixed clock, counted uuids and a fixed step id, and gives back the decision with accessors
 // that read it the way a user would: results by command, events by profile (decoded from the
 // written `pending` entries), writes and claims.
-import { makeClaimKey } from '../../shared/claims.ts';
+import { makeClaimKey } from '../../shared/customers/claims.ts';
 import { validateCommand } from '../../workers/profile/commands.ts';
-import {
-  decideBatch,
-  decideMergeStep,
-  type CommandItem,
-  type Item,
-  type LooseResult,
-  type MergeStep,
-  type RejectedItem,
-  type Snapshot,
-  type StepDecision,
-} from '../../workers/profile/decide.ts';
-import { changedEvent, type ChangeType } from '../../workers/profile/domain.ts';
+import { decideBatch, decideMergeStep, type CommandItem, type Item, type MergeStep, type RejectedItem, type Snapshot, type StepDecision } from '../../workers/profile/decide.ts';
+
 import type { Command, CommandOf, CommandResult, CustomerChanged, PreferenceDefinition, RejectionCode } from '../../workers/profile/model.ts';
-import { claimLeaseMs, commandKey, definitionKey, entriesOf, packEntry, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc, toProfile } from '../../workers/profile/store.ts';
+import { claimLeaseMs, definitionKey, type CommandDoc } from '../../workers/profile/store.ts';
 import { actor, commandJson, creator, headers, isoAfter } from './factories.ts';
+import { commandKey, entriesOf, packEntry, type LooseResult, type PendingEntry } from '../../shared/outbox.ts';
+import { changedEvent, type ChangeType } from '../../shared/customers/events.ts';
+import type { ClaimDoc } from '../../shared/customers/claims.ts';
+import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 
 export const now = new Date('2026-11-22T12:00:00Z');
 export const stepId = 'step-under-test';

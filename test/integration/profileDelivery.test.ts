@@ -3,9 +3,11 @@ import { startCrashingWorker } from '../helpers/crashing.ts';
 import { actor, commandJson, creator, isoAfter } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
-import { changedEvent } from '../../workers/profile/domain.ts';
-import { commandKey, entriesOf, makeProfileStore, packEntry, toProfile, type ProfileDoc } from '../../workers/profile/store.ts';
-import { makeClaimKey } from '../../shared/claims.ts';
+import { changedEvent } from '../../shared/customers/events.ts';
+import { makeProfileStore } from '../../workers/profile/store.ts';
+import { makeClaimKey } from '../../shared/customers/claims.ts';
+import { commandKey, entriesOf, packEntry } from '../../shared/outbox.ts';
+import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 
 /** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
 describe('profile worker: delivery guarantees', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plainSha256Key, rekeyClaims } from '../../scripts/rekeyClaims.ts';
-import { makeClaimKey } from '../../shared/claims.ts';
+import { makeClaimKey } from '../../shared/customers/claims.ts';
 import { connectMongo } from '../../shared/mongo.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 

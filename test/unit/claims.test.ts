@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { claimKeyOf, makeClaimKey } from '../../shared/claims.ts';
+import { claimKeyOf, makeClaimKey } from '../../shared/customers/claims.ts';
 import { developmentClaimKeySecret, loadConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 

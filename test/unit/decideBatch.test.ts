@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { creationsWithoutNumber } from '../../workers/profile/decide.ts';
-import { commandKey, entriesOf } from '../../workers/profile/store.ts';
+import { commandKey, entriesOf } from '../../shared/outbox.ts';
+
 import {
   accepted,
   addAccount,
@@ -278,7 +279,10 @@ describe('creations and reserved numbers', () => {
     expect(decided.decision.writes).toHaveLength(1);
     // Two reservations under one command key collide with each other in the `commands` collection.
     expect(decided.decision.reservations).toHaveLength(1);
-    expect(decided.result(creation).customerNumber).toBe(decided.decision.reservations[0]!.customerNumber);
+    // Each message is answered, the copy as the first: the same number, the same version.
+    const outcomes = decided.outcomes(creation);
+    expect(outcomes).toHaveLength(2);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 'ACCEPTED', customerNumber: decided.decision.reservations[0]!.customerNumber, version: 1 });
   });
 });
 

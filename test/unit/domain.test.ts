@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateCommand } from '../../workers/profile/commands.ts';
-import { changedEvent, decide, decideMerge, deletedEvent, type DecideContext, type Decision } from '../../workers/profile/domain.ts';
+import { changedEvent, deletedEvent } from '../../shared/customers/events.ts';
+import { decide, decideMerge, type DecideContext, type Decision } from '../../workers/profile/domain.ts';
 import type { Command, CommandOf, PreferenceDefinition, Profile } from '../../workers/profile/model.ts';
 import { limits } from '../../workers/profile/limits.ts';
 import { actor, commandJson, creator, headers, isoAfter } from '../helpers/factories.ts';

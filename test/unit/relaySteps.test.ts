@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { owedOf, stepSettled, type ProfileDoc, type ProfileSeen } from '../../workers/profile/store.ts';
+import { owedOf, stepSettled, type ProfileSeen } from '../../shared/outbox.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 /** Only what stepSettled reads of a profile document. */
 const doc = (version: number, steps: string[] = []): ProfileDoc => ({ version, pending: steps.map((step) => ({ commandId: 'c', resultKey: null, step, body: '{}' })) }) as unknown as ProfileDoc;

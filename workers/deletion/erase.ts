@@ -1,14 +1,15 @@
 // The erasure saga (SPEC §6): idempotent and resumable. A start record is written first; every
 // step is safe to repeat, so a crash anywhere resumes from the start record at the next run of the
 // job; the receipt, with every step, is written when it completes.
-import type { ClaimKey } from '../../shared/claims.ts';
+import type { ClaimKey } from '../../shared/customers/claims.ts';
 import { erasureDueOf } from '../../shared/expiry.ts';
 import { SuiteError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { deletedEvent } from '../profile/domain.ts';
+import { deletedEvent } from '../../shared/customers/events.ts';
 import type { CustomerChanged } from '../profile/model.ts';
-import type { ProfileDoc } from '../profile/store.ts';
+
 import { erasureSteps, receiptKey, type ErasureReceipt, type ErasureStart, type ErasureStep, type ErasureStore } from './store.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 export type ErasureTarget = { organisationId: number; customerNumber: string };
 

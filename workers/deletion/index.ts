@@ -3,7 +3,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
-import { makeClaimKey } from '../../shared/claims.ts';
+import { makeClaimKey } from '../../shared/customers/claims.ts';
 import type { Config } from '../../shared/config.ts';
 import { erasureQueueName, makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
 import { ensureTopics, makeProducer, sendInChunks } from '../../shared/kafka.ts';
@@ -14,11 +14,12 @@ import type { Metrics } from '../../shared/metrics.ts';
 import type { Mongo } from '../../shared/mongo.ts';
 import { makeWorker } from '../../shared/queue.ts';
 import { topics } from '../../shared/topics.ts';
-import { correlationIdHeader } from '../profile/messages.ts';
+
 import type { CustomerChanged } from '../profile/model.ts';
 import { combine } from '../../shared/combine.ts';
 import { makeEraser, type ErasureOutcome, type EraserDeps } from './erase.ts';
 import { makeErasureStore } from './store.ts';
+import { correlationIdHeader } from '../../shared/topics.ts';
 
 export type DeletionWorkerDeps = {
   config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'redisUrl' | 'expiry' | 'claimKeySecret' | 'retention'>;

@@ -4,8 +4,9 @@ import type { Collection, Db, Filter } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import { byIds, serialWrites } from '../../shared/mongo.ts';
-import type { ProfileDoc } from '../profile/store.ts';
+
 import { combine, oneAtATime } from '../../shared/combine.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 /** Steps of the saga, in order; a receipt lists them all. */
 export const erasureSteps = ['profile', 'claims', 'jobs', 'event'] as const;

@@ -3,11 +3,13 @@
 // reuses the numbers, no profile holds a value without its claim, and the sweep finds what the
 // writes owe); values let go are given back after. A write that lost a race throws WriteConflict.
 import type { MergeStep, StepDecision, Unmark } from './decide.ts';
-import type { ProfileDoc, ProfileStore } from './store.ts';
+import type { ProfileStore } from './store.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
+import type { OutboxSteps } from '../../shared/outbox.ts';
 
 export type Applier = ReturnType<typeof makeApplier>;
 
-export function makeApplier(store: ProfileStore) {
+export function makeApplier(store: ProfileStore, steps: Pick<OutboxSteps, 'openStep'>) {
   return {
     /** The writes of a run; what it gives back is given back once the profiles are written. */
     async apply(decision: StepDecision): Promise<void> {
@@ -16,7 +18,7 @@ export function makeApplier(store: ProfileStore) {
         store.reserveCreations(decision.reservations),
         store.emails.take(claims.emails.take),
         store.accounts.take(claims.accounts.take),
-        step ? store.openStep(step.id, step.writes) : undefined,
+        step ? steps.openStep(step.id, step.writes) : undefined,
         store.putDefinitions(decision.definitions),
       ]);
       await store.writeProfiles(decision.writes);
@@ -30,7 +32,7 @@ export function makeApplier(store: ProfileStore) {
 
     /** 3. The permanent profile, with both events and the result, in one version-guarded write. */
     async writeMerged(step: Extract<MergeStep, { kind: 'merge' }>): Promise<void> {
-      await store.openStep(step.step.id, step.step.writes);
+      await steps.openStep(step.step.id, step.step.writes);
       await store.writeProfiles([step.write]);
     },
 

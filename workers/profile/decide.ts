@@ -3,11 +3,15 @@
 // the step's results, profile writes with their events, claims to take and give back, preference
 // definitions and number reservations. No I/O: the clock and every new id come in; load.ts reads
 // the snapshot, apply.ts writes the decision, the outbox sends what it owes.
-import type { ClaimKey } from '../../shared/claims.ts';
+import type { ClaimKey } from '../../shared/customers/claims.ts';
 import type { PartialMeta } from './commands.ts';
-import { changedEvent, decide, decideMerge, deletedEvent, emailKeyOf, type DecideContext } from './domain.ts';
+import { changedEvent, deletedEvent } from '../../shared/customers/events.ts';
+import { decide, decideMerge, emailKeyOf, type DecideContext } from './domain.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
-import { claimLeaseMs, commandKey, definitionKey, packEntry, toProfile, type ClaimDoc, type CommandDoc, type PendingEntry, type ProfileDoc } from './store.ts';
+import { claimLeaseMs, definitionKey, type CommandDoc } from './store.ts';
+import { commandKey, packEntry, type PendingEntry } from '../../shared/outbox.ts';
+import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
+import type { ClaimDoc } from '../../shared/customers/claims.ts';
 
 /** A command that passed validation, at its place (`order`) in the step. */
 export type CommandItem = { kind: 'command'; order: number; key: string | null; command: Command };
@@ -90,7 +94,16 @@ export function itemKey(item: Item): string | null {
 
 /** Creations of a run that have no number reserved yet: each needs a new one, in this order. */
 export function creationsWithoutNumber(items: readonly Item[], commands: ReadonlyMap<string, CommandDoc>): CommandItem[] {
-  return items.filter((item): item is CommandItem => item.kind === 'command' && isCreation(item.command) && !commands.get(itemKey(item)!)?.customerNumber);
+  const seen = new Set<string>();
+  return items.filter((item): item is CommandItem => {
+    if (item.kind !== 'command' || !isCreation(item.command)) return false;
+    const key = itemKey(item)!;
+    const stored = commands.get(key);
+    // A copy of the same command in the run (a client's retry) is the same creation; one answered already needs none.
+    if (seen.has(key) || stored?.customerNumber || stored?.result) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** The profile a command works on: its customer number, or the number reserved for a creation. */
@@ -215,12 +228,16 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
     }
   };
 
+  // The outcome of each command decided in this run: a copy of it later in the run (a client's
+  // retry) gets the same answer and has no second effect.
+  const decided = new Map<string, CommandResult>();
   const changed = new Map<string, ProfileDoc>();
   const definitions = new Map(snapshot.definitions);
   const newDefinitions: PreferenceDefinition[] = [];
   // Outcomes without an effect on a profile, waiting for its next write in this run.
   const held = new Map<string, (PendingEntry & { order: number })[]>();
   const settle = (command: Command, key: string | null, order: number, result: CommandResult) => {
+    decided.set(commandKey(command.organisationId, command.commandId), result);
     const number = target(command);
     const doc = changed.get(number) ?? docs.get(number);
     if (!doc || doc.organisationId !== command.organisationId) {
@@ -231,6 +248,11 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
   };
 
   for (const { command, key, order } of commands) {
+    const earlier = decided.get(commandKey(command.organisationId, command.commandId));
+    if (earlier) {
+      results.push({ key, order, result: earlier });
+      continue;
+    }
     const number = target(command);
     const doc = changed.get(number) ?? docs.get(number);
     if (doc && doc.organisationId === command.organisationId && doc.pending.some((entry) => entry.commandId === command.commandId)) {
@@ -261,11 +283,14 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
       case 'rejected':
         settle(command, key, order, resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now));
         break;
-      case 'defined':
+      case 'defined': {
         definitions.set(definitionKey(org, decision.definition.key), decision.definition);
         newDefinitions.push(decision.definition);
-        results.push({ key, order, result: resultOf(commandBase(command), { customerNumber: null, status: 'ACCEPTED' }, now) });
+        const result = resultOf(commandBase(command), { customerNumber: null, status: 'ACCEPTED' }, now);
+        decided.set(commandKey(org, command.commandId), result);
+        results.push({ key, order, result });
         break;
+      }
       case 'changed': {
         const after = decision.profile;
         const result = resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now);
@@ -280,6 +305,7 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
           result,
           events: [changedEvent(after, decision.eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
         };
+        decided.set(commandKey(org, command.commandId), result);
         const waiting = (held.get(number) ?? []).map(({ order: _order, ...outcome }) => packEntry(outcome, step));
         held.delete(number);
         const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), ...waiting, packEntry(entry, step)] };

@@ -3,7 +3,7 @@
 // topic's limit, carry hundreds of thousands of headers, and the error headers come on top.
 import type { KafkaMessage, Message } from 'kafkajs';
 import { recordSize } from '../../shared/kafka.ts';
-import type { DlqRecord } from './relay.ts';
+import type { DlqRecord } from '../../shared/outbox.ts';
 
 /** Original headers copied at most (a message may carry ~300,000 within 1 MB). */
 export const maxDlqHeaders = 1_000;

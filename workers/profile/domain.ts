@@ -4,15 +4,13 @@ import type {
   Actor,
   Command,
   CommandOf,
-  CustomerChanged,
-  DeletionReason,
-  EventType,
   PreferenceDefinition,
   Profile,
   RejectionCode,
   TemporaryFields,
 } from './model.ts';
 import { limits, profileListLimitMessage } from './limits.ts';
+import type { ChangeType } from '../../shared/customers/events.ts';
 
 export const defaultLanguage = 'NOB';
 
@@ -31,9 +29,6 @@ export type DecideContext = {
 
 /** Every command but a merge, which needs two profiles (see {@link decideMerge}). */
 export type NonMergeCommand = Exclude<Command, CommandOf<'MergeTemporaryProfile'>>;
-
-/** The event types of a change to a live profile (DELETED is an erasure's or a merge's). */
-export type ChangeType = Exclude<EventType, 'DELETED'>;
 
 export type Decision =
   | { kind: 'rejected'; code: RejectionCode; message: string; version: number | null }
@@ -321,59 +316,5 @@ export function decideMerge(command: CommandOf<'MergeTemporaryProfile'>, tempora
   };
 }
 
-/** Stable across redeliveries: one id per customer and version. */
-export const eventIdOf = (organisationId: number, customerNumber: string, version: number) => `${organisationId}-${customerNumber}-${version}`;
-
-export type EventCause = { commandId: string | null; correlationId: string | null; actor: Actor | null };
-
 /** The later of two ISO 8601 UTC instants (either may be missing). */
 const laterOf = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : Date.parse(a) >= Date.parse(b) ? a : b);
-
-/** A profile as events show it: without internal fields. */
-function publicProfile({ ownExpirationDate: _internal, ...profile }: Profile): Profile {
-  return profile;
-}
-
-/** The event of a change: the full profile after it. */
-export function changedEvent(profile: Profile, eventType: ChangeType, cause: EventCause, now: string): CustomerChanged {
-  return {
-    eventId: eventIdOf(profile.organisationId, profile.customerNumber, profile.version),
-    eventType,
-    reason: null,
-    organisationId: profile.organisationId,
-    customerNumber: profile.customerNumber,
-    version: profile.version,
-    occurredAt: now,
-    changedBy: cause.actor?.by ?? profile.changedBy,
-    changedByChannel: cause.actor?.channel ?? profile.changedByChannel,
-    commandId: cause.commandId,
-    correlationId: cause.correlationId,
-    mergedInto: null,
-    profile: publicProfile(profile),
-  };
-}
-
-/** The event of an erasure: ids only, no personal data at all. Its version follows the profile's last. */
-export function deletedEvent(
-  target: { organisationId: number; customerNumber: string; lastVersion: number },
-  reason: DeletionReason,
-  cause: EventCause & { mergedInto?: string },
-  now: string,
-): CustomerChanged {
-  const version = target.lastVersion + 1;
-  return {
-    eventId: eventIdOf(target.organisationId, target.customerNumber, version),
-    eventType: 'DELETED',
-    reason,
-    organisationId: target.organisationId,
-    customerNumber: target.customerNumber,
-    version,
-    occurredAt: now,
-    changedBy: cause.actor?.by ?? null,
-    changedByChannel: cause.actor?.channel ?? null,
-    commandId: cause.commandId,
-    correlationId: cause.correlationId,
-    mergedInto: cause.mergedInto ?? null,
-    profile: null,
-  };
-}

@@ -8,17 +8,21 @@ import type { Batch } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { makeApplier } from './apply.ts';
 import type { ValidationOptions } from './commands.ts';
-import { decideBatch, decideMergeStep, type CommandItem, type Item, type LooseResult } from './decide.ts';
+import { decideBatch, decideMergeStep, type CommandItem, type Item } from './decide.ts';
 import { makeLoader } from './load.ts';
 import type { CommandOf, CommandResult } from './model.ts';
 import { boundedLength, maxStep, prefixOf, prepare, suffixOf, type Prepared } from './prepare.ts';
-import type { Relay } from './relay.ts';
-import { entriesOf, WriteConflict, type CheckedResults, type OpenStep, type ProfileDoc, type ProfileStore } from './store.ts';
+
+import { WriteConflict, type ProfileStore } from './store.ts';
+import { entriesOf, type CheckedResults, type LooseResult, type OpenStep, type OutboxSteps, type Relay } from '../../shared/outbox.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 export { maxCommandsPerProfile } from './prepare.ts';
 
 export type HandlerDeps = {
   store: ProfileStore;
+  /** The outbox: its relay steps, and the relay that sends what they owe. */
+  steps: OutboxSteps;
   relay: Relay;
   codec: AvroCodec;
   logger: Logger;
@@ -54,8 +58,8 @@ const latestOf = (docs: ProfileDoc[]) => [...new Map(docs.map((doc) => [doc._id,
 
 export function makeCommandHandler(deps: HandlerDeps) {
   const { store, relay, logger, clock } = deps;
-  const loader = makeLoader(store, store.claimKey);
-  const applier = makeApplier(store);
+  const loader = makeLoader(store, deps.steps, store.claimKey);
+  const applier = makeApplier(store, deps.steps);
   const maxAttempts = deps.maxAttempts ?? 8;
 
   /** One step: its runs and merges decided and written in order, then relayed. */

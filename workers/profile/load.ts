@@ -2,10 +2,13 @@
 // wave issues at once every read that what is known so far calls for. A run of updates takes two
 // waves (commands, profiles, definitions and named claims; then the profiles' open relay steps,
 // the claims they hold and those claims' owners); a redelivery after a crash may take a third.
-import type { ClaimKey } from '../../shared/claims.ts';
+import type { ClaimKey } from '../../shared/customers/claims.ts';
 import { creationsWithoutNumber, holderOf, itemKey, targetOf, type CommandItem, type Item, type MergeSnapshot, type Snapshot } from './decide.ts';
 import type { CommandOf, PreferenceDefinition } from './model.ts';
-import { commandKey, definitionKey, entriesOf, owedOf, type CheckedResults, type ClaimDoc, type CommandDoc, type OpenStep, type ProfileDoc, type ProfileStore } from './store.ts';
+import { definitionKey, type CommandDoc, type ProfileStore } from './store.ts';
+import { commandKey, entriesOf, owedOf, type CheckedResults, type OpenStep, type OutboxSteps } from '../../shared/outbox.ts';
+import type { ClaimDoc } from '../../shared/customers/claims.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 /**
  * A snapshot for decideBatch, the new numbers its creations take, and what the outbox need not read
@@ -15,7 +18,7 @@ export type Loaded = { snapshot: Snapshot; numbers: string[]; open: ReadonlyMap<
 
 export type Loader = ReturnType<typeof makeLoader>;
 
-export function makeLoader(store: ProfileStore, claimKey: ClaimKey) {
+export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, 'openSteps'>, claimKey: ClaimKey) {
   /** What has been asked for, and what came back. */
   const makeReads = () => ({
     commands: new Map<string, CommandDoc>(),
@@ -59,7 +62,7 @@ export function makeLoader(store: ProfileStore, claimKey: ClaimKey) {
     const [foundCommands, foundProfiles, foundSteps, foundEmails, foundAccounts, foundDefinitions] = await Promise.all([
       store.findCommands(commandIds),
       store.findProfiles(profiles),
-      store.openSteps(steps),
+      outboxSteps.openSteps(steps),
       store.emails.find(emails),
       store.accounts.find(accounts),
       store.findDefinitions(definitions),

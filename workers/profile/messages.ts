@@ -3,11 +3,10 @@ import { createHash } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import type { AvroCodec } from '../../shared/avro.ts';
 import { DecodeError } from '../../shared/errors.ts';
+import { clientNameHeader, correlationIdHeader } from '../../shared/topics.ts';
 import { checkCommandSize, type CommandHeaders } from './commands.ts';
 import type { RejectionCode } from './model.ts';
 
-export const clientNameHeader = 'ET-Client-Name';
-export const correlationIdHeader = 'X-Correlation-Id';
 
 /** Why a message went to the DLQ (the `error-code` header). */
 export type UndecodableCode = 'EMPTY_MESSAGE' | 'TOO_LARGE' | 'MALFORMED_UTF8' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA' | 'NOT_AVRO_SCHEMA';

@@ -5,11 +5,11 @@ import type { AvroCodec } from '../../shared/avro.ts';
 import type { Batch } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { validateCommand, type PartialMeta, type ValidationOptions } from './commands.ts';
-import type { Item, LooseResult } from './decide.ts';
+import type { Item } from './decide.ts';
 import { dlqRecordOf } from './dlq.ts';
 import { limits } from './limits.ts';
 import { decodeMessage } from './messages.ts';
-import type { DlqRecord } from './relay.ts';
+import type { DlqRecord, LooseResult } from '../../shared/outbox.ts';
 
 export type PrepareDeps = { codec: AvroCodec; logger: Logger; validation?: ValidationOptions };
 

@@ -4,116 +4,13 @@
 // (`pending`) until it is relayed. Lookups go by _id, which every MongoDB-wire server serves well.
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
-import type { ClaimKey } from '../../shared/claims.ts';
+import type { ClaimDoc, ClaimKey } from '../../shared/customers/claims.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { recordMergedReceipt } from '../../shared/erasureReceipts.ts';
 import { ensureIndexes } from '../../shared/mongoIndexes.ts';
 import { byIds, serialWrites } from '../../shared/mongo.ts';
-import type { CommandResult, CustomerChanged, PreferenceDefinition, Profile } from './model.ts';
-
-/** What a change owes the outside world; removed once relayed. */
-export type PendingEntry = {
-  commandId: string | null;
-  /** Kafka key of the result (the command's key). */
-  resultKey: string | null;
-  result: CommandResult | null;
-  events: CustomerChanged[];
-};
-
-/**
- * A pending entry as stored: its result and events as one JSON string (the server never looks
- * inside them, and FerretDB decodes and re-encodes every nested field of a document it updates),
- * and the relay step that owes it.
- */
-export type StoredEntry = { commandId: string | null; resultKey: string | null; step: string; body: string };
-
-/**
- * A relay step: the profiles one decision wrote, recorded before they are written and removed once
- * what they owe has gone out. A pending entry whose step is gone has been relayed; it stays in its
- * profile until that profile is next written (clearing it would cost an update per profile).
- */
-export type RelayStep = {
-  _id: string;
-  profiles: string[];
-  /**
-   * The version each profile's write was decided on (null: a creation), by index of `profiles`:
-   * a profile without the step's entries can still receive them while it is at that version (or,
-   * for a creation, absent), so the step stays open until then. Absent in steps of older versions
-   * of the suite: their entries must then be seen.
-   */
-  versions?: (number | null)[];
-  /** The organisation of each profile, by index of `profiles` (where its receipt is looked up). */
-  organisations?: number[];
-  /**
-   * Profiles of the step that owe it nothing any more (their entries went out, or its write can no
-   * longer reach them) while others still might: their erasure need not wait for the others.
-   */
-  settled?: string[];
-  at: Date;
-};
-
-/** An open step as the relay needs it: which profiles it writes, at which versions. */
-export type OpenStep = Pick<RelayStep, 'profiles' | 'versions' | 'organisations' | 'settled'>;
-
-/**
- * What the relay knows of a profile a step writes: the document (as written, or read after the
- * write), `'absent'` (looked up, not there, and no receipt: never created, or gone without one),
- * `'erased'` (looked up, not there, with an erasure or merge receipt: it existed), or undefined (not
- * looked at).
- */
-export type ProfileSeen = ProfileDoc | 'absent' | 'erased' | undefined;
-
-/**
- * Whether the step owes this profile (its `index`-th) nothing after this publish: the profile holds
- * the step's entries (sent now), or can no longer receive them — the write was version-guarded and
- * the profile moved past that version, was created by another write, or is gone. A creation whose
- * profile is absent without a receipt may still be inserted: not settled.
- */
-export function profileSettled(id: string, step: OpenStep, index: number, doc: ProfileSeen): boolean {
-  const number = step.profiles[index]!;
-  if (step.settled?.includes(number)) return true;
-  if (doc === undefined) return false;
-  if (typeof doc === 'object' && doc.pending.some((entry) => entry.step === id)) return true;
-  const expected = step.versions?.[index];
-  if (expected === undefined) return false;
-  if (doc === 'erased') return true; // existed and was erased or merged: no write can bring it back
-  if (doc === 'absent') return expected !== null; // a replace cannot bring it back; an insert could still come
-  return expected === null || doc.version > expected;
-}
-
-/** Whether everything a step owes went out: every one of its profiles is settled (see {@link profileSettled}). */
-export function stepSettled(id: string, step: OpenStep, seen: (number: string) => ProfileSeen): boolean {
-  return step.profiles.every((number, index) => profileSettled(id, step, index, seen(number)));
-}
-
-export const packEntry = ({ commandId, resultKey, result, events }: PendingEntry, step: string): StoredEntry => ({ commandId, resultKey, step, body: JSON.stringify({ result, events }) });
-
-export const entriesOf = (doc: ProfileDoc): PendingEntry[] =>
-  doc.pending.map(({ commandId, resultKey, body }) => ({ commandId, resultKey, ...(JSON.parse(body) as Pick<PendingEntry, 'result' | 'events'>) }));
-
-/** The profile with only the entries still owed (their step still open, and not settled for it). */
-export const owedOf = (doc: ProfileDoc, openSteps: ReadonlyMap<string, OpenStep>): ProfileDoc => ({
-  ...doc,
-  pending: doc.pending.filter((entry) => {
-    const step = openSteps.get(entry.step);
-    return step !== undefined && !step.settled?.includes(doc._id);
-  }),
-});
-
-export const stepsOf = (docs: Iterable<ProfileDoc>) => new Set([...docs].flatMap((doc) => doc.pending.map((entry) => entry.step)));
-
-export type ProfileDoc = Profile & {
-  _id: string;
-  /** Entries of the last write(s): those of open relay steps are still owed. */
-  pending: StoredEntry[];
-  /** Set on a temporary profile while it is being merged into this permanent one. */
-  mergingInto?: string;
-};
-
-/**
- * Results looked for already (with the profiles): `ids` asked for, `results` found. A result
- * stored since then by another process makes its insert collide, and is read then.
- */
-export type CheckedResults = { ids: ReadonlySet<string>; results: ReadonlyMap<string, CommandResult> };
+import type { CheckedResults } from '../../shared/outbox.ts';
+import type { CommandResult, PreferenceDefinition } from './model.ts';
 
 /** What is known of a command: the number reserved for a creation, and its result once durable. */
 export type CommandDoc = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string };
@@ -125,9 +22,6 @@ export type CommandDoc = { _id: string; customerNumber?: string; result?: Comman
  */
 export const reservationKey = (key: string) => `n:${key}`;
 type StoredCommand = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string; at: Date };
-
-/** A claim on a unique value (an email, a customer account) by one profile of an organisation. */
-export type ClaimDoc = { _id: string; customerNumber: string; at?: Date };
 
 /**
  * A claim whose owner does not hold the value counts as free only after this long: younger, its
@@ -144,7 +38,6 @@ const bulkChunk = 1_000;
 /** First customer number; numbers are never reused. */
 const customerNumberBase = 1_000_000;
 
-export const commandKey = (organisationId: number | null, commandId: string) => `${organisationId ?? 0}:${commandId}`;
 export const definitionKey = (organisationId: number, key: string) => `${organisationId}:${key}`;
 
 /** A write lost a race with another process (version moved on, unique value claimed): decide again. */
@@ -153,11 +46,6 @@ export class WriteConflict extends Error {
     super(message);
     this.name = 'WriteConflict';
   }
-}
-
-export function toProfile(doc: ProfileDoc): Profile {
-  const { _id, pending: _pending, mergingInto: _mergingInto, ...profile } = doc;
-  return profile;
 }
 
 const isDuplicateKey = (error: unknown) =>
@@ -180,7 +68,6 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
   const { claimKey } = options;
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
   const commands: Collection<StoredCommand> = db.collection('commands');
-  const relaySteps: Collection<RelayStep> = db.collection('relaySteps');
   const emails: Collection<ClaimDoc> = db.collection('emailClaims');
   const accounts: Collection<ClaimDoc> = db.collection('accountClaims');
   const definitions: Collection<DefinitionDoc> = db.collection('preferenceDefinitions');
@@ -365,43 +252,6 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
       }
       return known;
     },
-
-    /** Records a relay step before its profiles are written, with the version each write expects. */
-    async openStep(step: string, writes: { customerNumber: string; organisationId: number; expectedVersion: number | null }[]): Promise<void> {
-      const profiles = writes.map((entry) => entry.customerNumber);
-      const versions = writes.map((entry) => entry.expectedVersion);
-      const organisations = writes.map((entry) => entry.organisationId);
-      await write(() => relaySteps.insertOne({ _id: step, profiles, versions, organisations, at: new Date() }));
-    },
-
-    /** Which of these steps are still open (not yet relayed), with the profiles each writes. */
-    async openSteps(steps: Iterable<string>): Promise<Map<string, OpenStep>> {
-      return new Map([...(await byIds(relaySteps, steps))].map(([id, { _id, at: _at, ...open }]) => [id, open]));
-    },
-
-    /** Records profiles a still open step owes nothing any more (one update per step). */
-    async settleProfiles(settled: Map<string, string[]>): Promise<void> {
-      if (settled.size === 0) return;
-      await bulk(relaySteps, [...settled].map(([step, numbers]) => ({ updateOne: { filter: { _id: step }, update: { $addToSet: { settled: { $each: numbers } } } } })));
-    },
-
-    /** Steps the sweep found still owed but not settled: looked at again after the others. */
-    async postponeSteps(steps: string[]): Promise<void> {
-      if (steps.length > 0) await write(() => relaySteps.updateMany({ _id: { $in: steps } }, { $set: { at: new Date() } }));
-    },
-
-    /** Steps relayed: one delete for all of them. */
-    async closeSteps(steps: Iterable<string>): Promise<void> {
-      const ids = [...new Set(steps)];
-      if (ids.length > 0) await write(() => relaySteps.deleteMany({ _id: { $in: ids } }));
-    },
-
-    /**
-     * Steps left open by a process that stopped between its write and its relay: older than
-     * `olderThanMs`, so that a step in flight in another process is left to finish.
-     */
-    findStaleSteps: (limit: number, olderThanMs: number) =>
-      relaySteps.find({ at: { $lt: new Date(Date.now() - olderThanMs) } }, { limit, batchSize: limit + 1 }).toArray(),
 
     /** Marks a temporary profile as being merged (version-guarded, no new version: it gets no event of its own). */
     async markMerging(customerNumber: string, version: number, permanentNumber: string): Promise<void> {

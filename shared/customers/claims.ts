@@ -17,3 +17,6 @@ export function makeClaimKey(secret: string): ClaimKey {
   if (secret.length === 0) throw new Error('the claim key secret is empty');
   return (organisationId, value) => claimKeyOf(secret, organisationId, value);
 }
+
+/** A claim on a unique value (an email, a customer account) by one profile of an organisation. */
+export type ClaimDoc = { _id: string; customerNumber: string; at?: Date };
