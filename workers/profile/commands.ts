@@ -125,7 +125,7 @@ const temporaryFieldsSchema = {
 } satisfies Record<(typeof temporaryPersonalFields)[number], z.ZodType>;
 
 /** Payload schemas by command type; `strictObject` rejects unknown fields. */
-const payloads = {
+export const payloads = {
   CreateProfile: z.strictObject({
     ...actorFields('created'),
     profileType: z.enum(['S', 'P'], { message: "expected 'S' or 'P' (temporary profiles: CreateTemporaryProfile)" }).default('S'),
@@ -197,10 +197,10 @@ const systemFields = new Set([
   'version',
 ]);
 
-const typesWithoutCustomer = new Set<CommandType>(['CreateProfile', 'CreateTemporaryProfile', 'DefinePreference']);
-const typesWithExpiration = new Set<CommandType>(['CreateTemporaryProfile', 'UpdateTemporaryProfile', 'DeactivateCustomer']);
+export const typesWithoutCustomer: ReadonlySet<CommandType> = new Set<CommandType>(['CreateProfile', 'CreateTemporaryProfile', 'DefinePreference']);
+export const typesWithExpiration: ReadonlySet<CommandType> = new Set<CommandType>(['CreateTemporaryProfile', 'UpdateTemporaryProfile', 'DeactivateCustomer']);
 
-const envelope = z.strictObject({
+export const envelope = z.strictObject({
   commandId: bounded(128).min(1, 'must not be empty'),
   type: z.string(),
   organisationId: z.number().int('expected an integer').positive('must be > 0').max(Number.MAX_SAFE_INTEGER),
@@ -299,7 +299,7 @@ export type ValidationOptions = {
 };
 
 // Pattern of `<company>-<application>`; checked only on a name within its length limit.
-const clientNamePattern = /^[A-Za-z0-9]+(?:[._][A-Za-z0-9]+)*-[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const clientNamePattern = /^[A-Za-z0-9]+(?:[._][A-Za-z0-9]+)*-[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
  * Validates a decoded command object. Order of checks: client name header, limits and shape,
