@@ -23,6 +23,7 @@ COPY schemas schemas
 COPY shared shared
 COPY workers workers
 COPY scripts scripts
+COPY bin bin
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.OPS_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -7,27 +7,22 @@
 // event again after the snapshot this run sent, so the last record sent is never older than the
 // suite's own.
 //
-//   npm run republish -- --organisation 1
+//   npx profiles republish --org 1      (scripts/cli/republish.ts; `npm run republish -- …` is the same)
 //
 // Progress on stderr, a JSON summary on stdout. Exit 0 when done, 1 on failure, 2 on bad usage.
 // The event types of republished snapshots are CREATED (version 1), DEACTIVATED (status D) or
 // UPDATED: the snapshot is the original one, its type may be more general (a CONVERTED change
 // comes back as UPDATED); a merged customer's DELETED event comes back without `mergedInto`.
-import { parseArgs } from 'node:util';
 import type { Db } from 'mongodb';
-import { makeAvroCodec, readSchemaFile, type AvroCodec, type RegisteredType } from '../shared/avro.ts';
-import { loadConfig, type Config } from '../shared/config.ts';
+import type { AvroCodec, RegisteredType } from '../shared/avro.ts';
+import type { Config } from '../shared/config.ts';
 import type { ReceiptBase } from '../shared/erasureReceipts.ts';
-import { ensureTopics, makeKafka, makeProducer, sendInChunks, type Producer } from '../shared/kafka.ts';
-import { makeLogger } from '../shared/logger.ts';
-import { connectMongo } from '../shared/mongo.ts';
+import { ensureTopics, sendInChunks, type Producer } from '../shared/kafka.ts';
 import { eventTopicConfig } from '../shared/topicConfigs.ts';
 import { topics } from '../shared/topics.ts';
 import { changedEvent, deletedEvent } from '../shared/customers/events.ts';
-import type { CustomerChanged, DeletionReason } from '../workers/profile/model.ts';
-
+import type { CustomerChanged, DeletionReason } from '../shared/customers/model.ts';
 import type { Admin } from 'kafkajs';
-import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
 import { toProfile, type ProfileDoc } from '../shared/customers/document.ts';
 
 /** Customers per read and produce. */
@@ -115,31 +110,3 @@ export async function republish(deps: RepublishDeps, organisationId: number): Pr
   }
   return { topic, ...counts };
 }
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { organisation: { type: 'string' } } });
-  const organisationId = Number(values.organisation);
-  if (!Number.isSafeInteger(organisationId) || organisationId <= 0) {
-    console.error('usage: npm run republish -- --organisation <id>');
-    process.exit(2);
-  }
-  useLocalStackWhenUnconfigured({ start: false });
-  const config = loadConfig({ ...process.env, BOARD_DISABLED: 'true' });
-  const logger = makeLogger({ level: 'warn', name: 'republish' });
-  const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: 'republish', logger });
-  const admin = kafka.admin();
-  const producer = makeProducer(kafka);
-  const mongo = await connectMongo(config.mongoUri);
-  await Promise.all([admin.connect(), producer.connect()]);
-  try {
-    const codec = makeAvroCodec(config.registryUrl);
-    const schema = await codec.register(await readSchemaFile(new URL('../schemas/CustomerChanged.avsc', import.meta.url)));
-    const summary = await republish({ db: mongo.db, admin, producer, codec, schema, config, progress: ({ live, erased }) => console.error(`republished ${live} live and ${erased} erased customers`) }, organisationId);
-    console.log(JSON.stringify(summary, null, 2));
-  } finally {
-    await Promise.all([producer.disconnect(), admin.disconnect()]);
-    await mongo.close();
-  }
-}
-
-if (import.meta.main) await main();

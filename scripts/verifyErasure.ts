@@ -1,7 +1,8 @@
 // The auditor's check that a customer was erased: the receipt is complete, and no MongoDB document
 // and no Redis key holds the customer's number or any of the given personal values.
 //
-//   npm run verify-erasure -- --organisation 1 --customer 1000042 [--value kari@example.com --value 40000000]
+//   npx profiles verify-erasure --org 1 --customer 1000042 [--value kari@example.com --value 40000000]
+//   (scripts/cli/verifyErasure.ts; `npm run verify-erasure -- …` is the same)
 //
 // Exit code 0: erasure complete and no trace, in MongoDB, Redis and the organisation's event topic;
 // 3: erased in MongoDB and Redis, but snapshots still in the event topic until compaction (each
@@ -12,20 +13,14 @@
 // the customer number: the erasure receipt itself, the command log (`commands`: command ids,
 // result codes and versions, kept so that a re-sent command is not applied again; no personal data)
 // and a pending claim sweep (`claimSweeps`).
-import { parseArgs } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import type { Db } from 'mongodb';
-import { makeAvroCodec, type AvroCodec } from '../shared/avro.ts';
-import { makeKafka, topicConfigOf } from '../shared/kafka.ts';
-import { makeLogger } from '../shared/logger.ts';
-import { topics } from '../shared/topics.ts';
+import type { AvroCodec } from '../shared/avro.ts';
+import { topicConfigOf } from '../shared/kafka.ts';
 import { readToEnd } from '../shared/topicReader.ts';
 import type { CustomerChanged } from '../workers/profile/model.ts';
-import { loadConfig } from '../shared/config.ts';
 import { erasureJobId } from '../shared/expiry.ts';
-import { connectMongo } from '../shared/mongo.ts';
-import { makeRedis, type Redis } from '../shared/redis.ts';
-import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
+import type { Redis } from '../shared/redis.ts';
 
 export type Finding = { where: string; what: string };
 /** A record of the customer's event topic that still carries personal data, and when compaction must have removed it. */
@@ -153,44 +148,3 @@ async function isCompacted(view: KafkaView): Promise<boolean> {
 
 /** Exit codes: erased everywhere; a trace or an incomplete erasure; bad usage; erased but for compaction still to come in Kafka; could not check. */
 export const exitCodes = { erased: 0, trace: 1, usage: 2, pendingCompaction: 3, unverified: 4 } as const;
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { organisation: { type: 'string' }, customer: { type: 'string' }, value: { type: 'string', multiple: true, default: [] } },
-  });
-  const organisationId = Number(values.organisation);
-  if (!Number.isSafeInteger(organisationId) || organisationId <= 0 || !/^\d+$/.test(values.customer ?? '')) {
-    console.error('usage: npm run verify-erasure -- --organisation <id> --customer <number> [--value <personal value>]...');
-    process.exit(2);
-  }
-  useLocalStackWhenUnconfigured({ start: false });
-  const config = loadConfig({ ...process.env, BOARD_DISABLED: 'true' });
-  const mongo = await connectMongo(config.mongoUri);
-  const redis = makeRedis(config.redisUrl);
-  const logger = makeLogger({ level: 'error', name: 'verify-erasure' });
-  const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: 'verify-erasure', logger });
-  const names = topics(config.env);
-  try {
-    const view: KafkaView = { kafka, codec: makeAvroCodec(config.registryUrl), topic: names.customerChanged(organisationId), maxCompactionLagMs: config.retention.eventMaxCompactionLagMs };
-    const result = await verifyErasure({ db: mongo.db, redis, kafka: view }, { organisationId, customerNumber: values.customer!, values: values.value });
-    const summary = result.receipt
-      ? { reason: result.receipt['reason'], requestedAt: result.receipt['requestedAt'], completedAt: result.receipt['completedAt'], steps: result.receipt['steps'] }
-      : null;
-    // What the command topic and the DLQ may still hold of the customer's own commands: gone
-    // within their retention (segments roll at a seventh of it).
-    const completedAt = typeof summary?.completedAt === 'string' ? Date.parse(summary.completedAt) : Date.now();
-    const forgottenBy = (retentionMs: number) => new Date(completedAt + Math.ceil((retentionMs * 8) / 7)).toISOString();
-    const retention = { [names.commands]: forgottenBy(config.retention.commandRetentionMs), [names.dlq]: forgottenBy(config.retention.dlqRetentionMs) };
-    console.log(JSON.stringify({ organisationId, customerNumber: values.customer, complete: result.complete, receipt: summary, findings: result.findings, pendingInKafka: result.pendingInKafka, forgottenBy: retention }, null, 2));
-    process.exitCode = result.findings.length > 0 ? exitCodes.trace : result.pendingInKafka.length > 0 ? exitCodes.pendingCompaction : exitCodes.erased;
-  } catch (error) {
-    // Not a verdict: a service did not answer.
-    console.error(`could not verify: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = exitCodes.unverified;
-  } finally {
-    await mongo.close();
-    redis.disconnect();
-  }
-}
-
-if (import.meta.main) await main();

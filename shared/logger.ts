@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
@@ -17,11 +17,12 @@ export const personalFields = [
 ] as const;
 
 /**
- * JSON logger on stdout. Redaction is a safety net only: code logs ids and codes, never payloads.
+ * JSON logger on stdout (on stderr for tools whose stdout is their output, `to: 'stderr'`).
+ * Redaction is a safety net only: code logs ids and codes, never payloads.
  * Bind `correlationId` with `logger.child({ correlationId })` for every line about a command.
  */
-export function makeLogger(options: { level: string; name?: string }): Logger {
-  return pino({
+export function makeLogger(options: { level: string; name?: string; to?: 'stdout' | 'stderr' }): Logger {
+  const settings: LoggerOptions = {
     level: options.level,
     base: options.name ? { name: options.name } : null,
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -30,5 +31,6 @@ export function makeLogger(options: { level: string; name?: string }): Logger {
       paths: personalFields.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
       censor: '[personal data]',
     },
-  });
+  };
+  return options.to === 'stderr' ? pino(settings, pino.destination({ dest: 2, sync: true })) : pino(settings);
 }

@@ -7,12 +7,20 @@ import type { KafkaMessage } from './kafka.ts';
 
 export type Consumed = { topic: string; partition: number; message: KafkaMessage };
 
+/** Where to start reading one partition (an operator replaying given offsets). */
+export type StartOffset = { topic: string; partition: number; offset: bigint };
+
 /**
  * Every message of `topics` (missing topics count as empty), in partition order, up to the end
  * offsets taken at the start — from the beginning, or from the first message written at or after
- * `fromTimestamp` (ms). Fails after `timeoutMs` naming the partitions not read to the end.
+ * `fromTimestamp` (ms), or, for a partition listed in `startOffsets`, from that offset (never
+ * before the partition's first). Fails after `timeoutMs` naming the partitions not read to the end.
  */
-export async function readToEnd(kafka: Kafka, topics: string[], { timeoutMs = 120_000, fromTimestamp }: { timeoutMs?: number; fromTimestamp?: number } = {}): Promise<Consumed[]> {
+export async function readToEnd(
+  kafka: Kafka,
+  topics: string[],
+  { timeoutMs = 120_000, fromTimestamp, startOffsets = [] }: { timeoutMs?: number; fromTimestamp?: number; startOffsets?: StartOffset[] } = {},
+): Promise<Consumed[]> {
   const admin = kafka.admin();
   await admin.connect();
   const existing = new Set(await admin.listTopics());
@@ -23,7 +31,9 @@ export async function readToEnd(kafka: Kafka, topics: string[], { timeoutMs = 12
     const starts = fromTimestamp === undefined ? [] : await admin.fetchTopicOffsetsByTimestamp(topic, fromTimestamp);
     for (const { partition, high, low } of await admin.fetchTopicOffsets(topic)) {
       const given = starts.find((start) => start.partition === partition)?.offset;
-      const start = given !== undefined && BigInt(given) >= 0n ? BigInt(given) : fromTimestamp === undefined ? BigInt(low) : BigInt(high);
+      const byTimestamp = given !== undefined && BigInt(given) >= 0n ? BigInt(given) : fromTimestamp === undefined ? BigInt(low) : BigInt(high);
+      const explicit = startOffsets.find((start) => start.topic === topic && start.partition === partition)?.offset;
+      const start = explicit === undefined ? byTimestamp : explicit > BigInt(low) ? explicit : BigInt(low);
       if (BigInt(high) <= start) continue;
       remaining.set(`${topic}/${partition}`, BigInt(high) - 1n);
       if (start > BigInt(low)) first.set(`${topic}/${partition}`, start);

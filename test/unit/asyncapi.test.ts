@@ -15,8 +15,9 @@ import { topics } from '../../shared/topics.ts';
 import { clientNamePattern, validateCommand } from '../../workers/profile/commands.ts';
 import { dlqRecordOf, fitDlqRecord, maxDlqHeaderBytes, maxDlqHeaders } from '../../workers/profile/dlq.ts';
 import { limits } from '../../workers/profile/limits.ts';
-import { clientNameHeader, correlationIdHeader, type UndecodableCode } from '../../workers/profile/messages.ts';
+import { type UndecodableCode } from '../../workers/profile/messages.ts';
 import { commandTypes, eventTypes, rejectionCodes, type CommandResult, type CustomerChanged, type DeletionReason, type Profile } from '../../workers/profile/model.ts';
+import { clientNameHeader, correlationIdHeader } from '../../shared/topics.ts';
 
 type Json = Record<string, unknown>;
 

@@ -59,8 +59,8 @@ export function dlqRecordOf(message: KafkaMessage, where: { topic: string; parti
 
 /** Headers the suite adds to a DLQ copy: kept when a copy is shortened. */
 const ownHeaders = new Set(['error-code', 'error-message', 'original-topic', 'original-partition', 'original-offset', 'error-headers-dropped']);
-/** Every header the suite may add to a DLQ copy. */
-const suiteHeaders = new Set([...ownHeaders, 'error-truncated', 'error-key-truncated']);
+/** Every header the suite may add to a DLQ copy (what a replay leaves out: scripts/cli/dlq.ts). */
+export const suiteHeaders: ReadonlySet<string> = new Set([...ownHeaders, 'error-truncated', 'error-key-truncated']);
 
 /**
  * A DLQ copy that fits `budget` bytes: the suite's headers kept, the original headers dropped,
