@@ -23,7 +23,7 @@ import { readToEnd } from '../shared/topicReader.ts';
 import type { CustomerChanged } from '../workers/profile/model.ts';
 import { loadConfig } from '../shared/config.ts';
 import { erasureJobId } from '../shared/expiry.ts';
-import { connectMongo } from '../shared/mongo.ts';
+import { connectMongo } from '../shared/mongo/connect.ts';
 import { makeRedis, type Redis } from '../shared/redis.ts';
 import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
 

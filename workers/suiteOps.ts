@@ -6,7 +6,7 @@ import type { Admin } from '../shared/kafka.ts';
 import type { RunningWorker } from '../shared/lifecycle.ts';
 import type { Logger } from '../shared/logger.ts';
 import { makeMetrics, type Metrics } from '../shared/metrics.ts';
-import type { Mongo } from '../shared/mongo.ts';
+import type { Mongo } from '../shared/mongo/connect.ts';
 import { assertBoardConfigured, startOpsServer, type OpsServer, type ReadinessCheck } from '../shared/ops.ts';
 import type { Redis } from '../shared/redis.ts';
 import { makeQueue } from '../shared/queue.ts';

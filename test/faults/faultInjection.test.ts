@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { makeAvroCodec } from '../../shared/avro.ts';
 import { ensureTopics, makeKafka, makeProducer, runConsumer, type KafkaMessage } from '../../shared/kafka.ts';
-import { connectMongo, type Mongo } from '../../shared/mongo.ts';
+import { connectMongo, type Mongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { projectRoot } from '../../scripts/stackEnv.ts';
 import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';

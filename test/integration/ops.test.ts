@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { makeKafka } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import { makeMetrics } from '../../shared/metrics.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { boardPath, startOpsServer, type OpsServerOptions } from '../../shared/ops.ts';
 import { makeQueue } from '../../shared/queue.ts';
 import { makeRedis } from '../../shared/redis.ts';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics, makeKafka, makeProducer, runConsumer, sendInChunks } from '../../shared/kafka.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { cleanup, randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { withDatabase } from '../helpers/suiteProcess.ts';
