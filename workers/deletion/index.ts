@@ -11,7 +11,7 @@ import { eventTopicConfig } from '../../shared/topicConfigs.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
-import type { Mongo } from '../../shared/mongo.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
 import { makeWorker } from '../../shared/queue.ts';
 import { topics } from '../../shared/topics.ts';
 import { correlationIdHeader } from '../profile/messages.ts';
@@ -34,7 +34,7 @@ export type DeletionWorkerDeps = {
 export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<RunningWorker & { queueName: string }> {
   const { config, kafka, mongo, logger } = deps;
   const names = topics(config.env);
-  const store = makeErasureStore(mongo.db);
+  const store = makeErasureStore(mongo);
   await store.ensureIndexes();
 
   const codec = makeAvroCodec(config.registryUrl);

@@ -8,7 +8,8 @@ import { ensureTopics, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
-import type { Mongo } from '../../shared/mongo.ts';
+import { byIds } from '../../shared/mongo/compat.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
 import { makeQueue, makeWorker } from '../../shared/queue.ts';
 import { topics } from '../../shared/topics.ts';
 import { latestPerCustomer, planSchedule } from './plan.ts';
@@ -86,8 +87,10 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
       const latest = latestPerCustomer(records);
       // The record says who changed; MongoDB says when they are due (records can arrive out of order).
       const profiles = mongo.db.collection<{ _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null; mergingInto?: string }>('profiles');
-      const docs = new Map(
-        (await profiles.find({ _id: { $in: latest.map((record) => record.customerNumber) } }, { projection: { organisationId: 1, profileType: 1, status: 1, expirationDate: 1, mergingInto: 1 } }).toArray()).map((doc) => [doc._id, doc]),
+      const docs = await byIds(
+        profiles,
+        latest.map((record) => record.customerNumber),
+        { projection: { organisationId: 1, profileType: 1, status: 1, expirationDate: 1, mergingInto: 1 } },
       );
       const toSchedule: { target: ErasureJobData; dueAt: number }[] = [];
       for (const record of latest) {

@@ -5,7 +5,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { ErasureJobs } from '../../shared/erasureQueue.ts';
 import { erasureDueOf } from '../../shared/expiry.ts';
-import { ensureIndexes } from '../../shared/mongoIndexes.ts';
+import { ensureIndexes } from '../../shared/mongo/indexes.ts';
 
 type ExpiringDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null };
 
@@ -37,7 +37,8 @@ export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'schedule
         .toArray();
       items.push(...unfinished.map((receipt) => ({ target: { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber }, dueAt: now })));
       const repaired = await deps.jobs.scheduleMany(items, now);
-      // Not a count of every profile with a date: on FerretDB that is one more scan of them all.
+      // Not a count of every profile with a date: that is one more scan of them all where the server
+      // counts without the index (see shared/mongo/compat.ts).
       const pending = items.filter((item) => item.dueAt > now).length;
       return { scheduled: items.length, overdue: items.filter((item) => item.dueAt < now - 5_000).length, pending, repaired };
     },
