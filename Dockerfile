@@ -22,6 +22,7 @@ COPY package.json package.json
 COPY schemas schemas
 COPY shared shared
 COPY workers workers
+COPY app app
 COPY scripts scripts
 COPY bin bin
 USER node
@@ -29,4 +30,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.OPS_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM: stop consuming, finish the step in flight, commit, close, exit 0 (within 10 s).
 STOPSIGNAL SIGTERM
-CMD ["node", "workers/suite.ts"]
+CMD ["node", "app/main.ts"]

@@ -14,8 +14,8 @@ import { parseArgs } from 'node:util';
 import type { Collection, Db } from 'mongodb';
 import { makeClaimKey, type ClaimKey } from '../shared/customers/claims.ts';
 import { loadConfig } from '../shared/config.ts';
-import { byIds, connectMongo } from '../shared/mongo.ts';
-
+import { byIds, inTurn } from '../shared/mongo/compat.ts';
+import { connectMongo } from '../shared/mongo/connect.ts';
 import { useLocalStackWhenUnconfigured } from './stackEnv.ts';
 import type { ClaimDoc } from '../shared/customers/claims.ts';
 import type { ProfileDoc } from '../shared/customers/document.ts';
@@ -65,13 +65,8 @@ export async function rekeyClaims(db: Db, keys: { previous: ClaimKey; next: Clai
         report.rekeyed += 1;
       }
       // New keys first, so that a value is never unclaimed in between; one already there (a run
-      // interrupted after its inserts) stands.
-      if (inserts.length > 0) {
-        await claims.insertMany(inserts, { ordered: false }).catch((error: unknown) => {
-          const writeErrors = [(error as { writeErrors?: unknown }).writeErrors ?? []].flat() as { code?: number }[];
-          if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError.code !== 11000)) throw error;
-        });
-      }
+      // interrupted after its inserts) stands. The suite is stopped: no write turn to take.
+      await inTurn.insertOnce(claims, inserts);
       if (deletes.length > 0) await claims.deleteMany({ _id: { $in: deletes } });
     }
   }

@@ -16,8 +16,9 @@
 import type { Db } from 'mongodb';
 import type { AvroCodec, RegisteredType } from '../shared/avro.ts';
 import type { Config } from '../shared/config.ts';
-import type { ReceiptBase } from '../shared/erasureReceipts.ts';
+import { receiptKey, type ReceiptBase } from '../shared/erasureReceipts.ts';
 import { ensureTopics, sendInChunks, type Producer } from '../shared/kafka.ts';
+import { byIds } from '../shared/mongo/compat.ts';
 import { eventTopicConfig } from '../shared/topicConfigs.ts';
 import { topics } from '../shared/topics.ts';
 import { changedEvent, deletedEvent } from '../shared/customers/events.ts';
@@ -74,7 +75,7 @@ export async function republish(deps: RepublishDeps, organisationId: number): Pr
     // state again, until nothing moved between the read and the send.
     for (let round = 0; round < 5 && sent.length > 0; round++) {
       const versions = new Map(sent.map((doc) => [doc._id, doc.version]));
-      const now = await profiles.find({ _id: { $in: [...versions.keys()] } }).toArray();
+      const now = [...(await byIds(profiles, versions.keys())).values()];
       for (const id of versions.keys()) if (!now.some((doc) => doc._id === id)) vanished.add(id);
       sent = now.filter((doc) => doc.version !== versions.get(doc._id) && !doc.mergingInto);
       if (sent.length > 0) await send(sent.map((doc) => latestEventOf(doc, correlationId)));
@@ -106,7 +107,7 @@ export async function republish(deps: RepublishDeps, organisationId: number): Pr
   for (let waiting = [...vanished].filter((id) => !sentDeleted.has(id)); waiting.length > 0; waiting = waiting.filter((id) => !sentDeleted.has(id))) {
     if (Date.now() > deadline) throw new Error(`customers removed while republished, without an erasure receipt yet: ${waiting.slice(0, 20).join(', ')}; run it again once their erasure is complete`);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    await sendReceipts(await receipts.find({ _id: { $in: waiting.map((id) => `${organisationId}:${id}`) } }).toArray());
+    await sendReceipts([...(await byIds(receipts, waiting.map((id) => receiptKey(organisationId, id)))).values()]);
   }
   return { topic, ...counts };
 }

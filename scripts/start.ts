@@ -4,7 +4,7 @@
 // configuration check stops the process naming the missing variables.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { main } from '../workers/suite.ts';
+import { main } from '../app/main.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from './stackEnv.ts';
 
 /**

@@ -4,6 +4,7 @@
 // (MERGED). A customer that has a receipt is never erased again.
 import type { Db } from 'mongodb';
 import type { ErasureReason } from './expiry.ts';
+import { byIds, inTurn } from './mongo/compat.ts';
 
 export type ReceiptReason = ErasureReason | 'MERGED';
 
@@ -34,7 +35,7 @@ export type ReceiptBase = {
  * The receipt of a temporary profile merged into a permanent one. Idempotent (a receipt already
  * there stays as it is). Called once the merge is durable (the permanent profile written with the
  * DELETED event) and before the temporary profile is removed, so that a merge finished after a
- * crash still writes it.
+ * crash still writes it. Takes no write turn: the caller runs it in its connection's turn.
  */
 export async function recordMergedReceipt(
   db: Db,
@@ -55,21 +56,12 @@ export async function recordMergedReceipt(
     ...(merged.createdAt ? { customerSince: merged.createdAt } : {}),
     steps: ['merge'],
   };
-  await db
-    .collection<ReceiptBase>('erasureReceipts')
-    .insertOne(receipt)
-    .catch((error: unknown) => {
-      if ((error as { code?: number }).code !== 11000) throw error;
-    });
+  await inTurn.insertOnce(db.collection<ReceiptBase>('erasureReceipts'), [receipt]);
 }
 
 /** Which of these customers have a receipt (erased, or merged away): one lookup by `_id`. */
 export async function customersWithReceipts(db: Db, customers: Iterable<{ organisationId: number; customerNumber: string }>): Promise<Set<string>> {
-  const ids = [...new Set([...customers].map(({ organisationId, customerNumber }) => receiptKey(organisationId, customerNumber)))];
-  if (ids.length === 0) return new Set();
-  const found = await db
-    .collection<ReceiptBase>('erasureReceipts')
-    .find({ _id: { $in: ids } }, { projection: { customerNumber: 1 }, batchSize: ids.length + 1 })
-    .toArray();
-  return new Set(found.map((receipt) => receipt.customerNumber));
+  const ids = [...customers].map(({ organisationId, customerNumber }) => receiptKey(organisationId, customerNumber));
+  const found = await byIds(db.collection<ReceiptBase>('erasureReceipts'), ids, { projection: { customerNumber: 1 } });
+  return new Set([...found.values()].map((receipt) => receipt.customerNumber));
 }

@@ -15,7 +15,8 @@ import { customersWithReceipts } from './erasureReceipts.ts';
 import { erasureDueOf, type ScheduleRecord } from './expiry.ts';
 import { makeTopicLimits, sendInChunks, type SendOptions, type UnalignedTopic } from './kafka.ts';
 import type { Logger } from './logger.ts';
-import { byIds, serialWrites } from './mongo.ts';
+import { byIds, findUpTo } from './mongo/compat.ts';
+import type { Mongo } from './mongo/connect.ts';
 import type { TopicConfig } from './topicConfigs.ts';
 import { correlationIdHeader, type Topics } from './topics.ts';
 
@@ -36,7 +37,7 @@ export type PendingEntry = {
 
 /**
  * A pending entry as stored: its result and events as one JSON string (the server never looks
- * inside them, and FerretDB decodes and re-encodes every nested field of a document it updates),
+ * inside them, and the local server re-encodes every nested field of a document it updates),
  * and the relay step that owes it.
  */
 export type StoredEntry = { commandId: string | null; resultKey: string | null; step: string; body: string };
@@ -125,9 +126,9 @@ export type CheckedResults = { ids: ReadonlySet<string>; results: ReadonlyMap<st
 export type OutboxSteps = ReturnType<typeof makeOutboxSteps>;
 
 /** The relay steps (`relaySteps`): recorded before a write, closed once what it owes went out. */
-export function makeOutboxSteps(db: Db) {
-  const relaySteps: Collection<RelayStep> = db.collection('relaySteps');
-  const write = serialWrites(db);
+export function makeOutboxSteps(mongo: Pick<Mongo, 'db' | 'writes'>) {
+  const relaySteps: Collection<RelayStep> = mongo.db.collection('relaySteps');
+  const write = mongo.writes.turn;
   return {
     /** Records a relay step before its profiles are written, with the version each write expects. */
     async openStep(step: string, writes: { customerNumber: string; organisationId: number; expectedVersion: number | null }[]): Promise<void> {
@@ -145,8 +146,7 @@ export function makeOutboxSteps(db: Db) {
     /** Records profiles a still open step owes nothing any more (one update per step). */
     async settleProfiles(settled: Map<string, string[]>): Promise<void> {
       if (settled.size === 0) return;
-      const operations = [...settled].map(([step, numbers]) => ({ updateOne: { filter: { _id: step }, update: { $addToSet: { settled: { $each: numbers } } } } }));
-      for (let start = 0; start < operations.length; start += 1_000) await write(() => relaySteps.bulkWrite(operations.slice(start, start + 1_000), { ordered: false }));
+      await mongo.writes.bulkWrite(relaySteps, [...settled].map(([step, numbers]) => ({ updateOne: { filter: { _id: step }, update: { $addToSet: { settled: { $each: numbers } } } } })));
     },
 
     /** Steps the sweep found still owed but not settled: looked at again after the others. */
@@ -165,14 +165,15 @@ export function makeOutboxSteps(db: Db) {
      * `olderThanMs`, so that a step in flight in another process is left to finish.
      */
     findStaleSteps: (limit: number, olderThanMs: number) =>
-      relaySteps.find({ at: { $lt: new Date(Date.now() - olderThanMs) } }, { limit, batchSize: limit + 1 }).toArray(),
+      findUpTo(relaySteps, { at: { $lt: new Date(Date.now() - olderThanMs) } }, limit),
 
     /** Whether a profile still has changes to relay (entries of a step not yet closed, nor settled for it). */
     async hasUnrelayed(profile: ProfileDoc): Promise<boolean> {
       const steps = [...new Set(profile.pending.map((entry) => entry.step))];
       if (steps.length === 0) return false;
-      const open = await relaySteps.find({ _id: { $in: steps } }, { projection: { settled: 1 }, batchSize: steps.length + 1 }).toArray();
-      return open.some((step) => !(step.settled ?? []).includes(profile._id));
+      // A step still open for other profiles but settled for this one owes it nothing.
+      const open = await byIds(relaySteps, steps, { projection: { settled: 1 } });
+      return [...open.values()].some((step) => !(step.settled ?? []).includes(profile._id));
     },
   };
 }

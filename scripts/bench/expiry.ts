@@ -26,8 +26,8 @@ import { erasureQueueName, makeErasureQueue } from '../../shared/erasureQueue.ts
 import { ensureTopics, makeKafka } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import { makeLogger } from '../../shared/logger.ts';
-import { connectMongo, type Mongo } from '../../shared/mongo.ts';
-import { ensureIndexes } from '../../shared/mongoIndexes.ts';
+import { connectMongo, type Mongo } from '../../shared/mongo/connect.ts';
+import { ensureIndexes } from '../../shared/mongo/indexes.ts';
 import { makeQueue } from '../../shared/queue.ts';
 import { makeRedis } from '../../shared/redis.ts';
 import { topics } from '../../shared/topics.ts';
@@ -63,8 +63,8 @@ const withClaims = !values['no-claims'];
 for (const [name, value] of Object.entries({ profiles: profileCount, 'far-future': farFutureCount, 'near-term': nearTermCount, batch, 'deletion-workers': deletionWorkers, 'max-wait': maxWaitMs })) {
   if (!Number.isInteger(value) || value < 0 || (name === 'batch' && value === 0)) throw new Error(`--${name}: expected a whole number`);
 }
-// Until the due instant: the inserts, then the scheduler's first reconciliation (FerretDB scans
-// the profiles; see the report's scheduling figures), with a margin. Override with --lead.
+// Until the due instant: the inserts, then the scheduler's first reconciliation (the local server
+// scans the profiles; see the report's scheduling figures), with a margin. Override with --lead.
 const leadMs = values.lead !== undefined ? Number(values.lead) * 1_000 : 30_000 + profileCount * 3;
 const targets = { erasuresPerSecond: 1_000, bytesPerFarFutureExpiration: 100 };
 

@@ -64,7 +64,8 @@ export type InsertReport = { documents: number; claims: number; seconds: number;
 
 /**
  * Inserts `count` profiles (and their claims when `claims`) with insertMany batches of `batch`,
- * one batch at a time (FerretDB v1 does not like concurrent bulk writes on one database).
+ * one batch at a time (concurrent bulk writes on one database can hang the local server: see
+ * shared/mongo/compat.ts).
  */
 export async function insertProfiles(
   db: Db,

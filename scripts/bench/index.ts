@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { ensureTopics, makeKafka, makeProducer } from '../../shared/kafka.ts';
 import { makeLogger } from '../../shared/logger.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { startProfileWorker } from '../../workers/profile/index.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';

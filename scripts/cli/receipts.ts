@@ -2,7 +2,7 @@
 // each, oldest completion first. Receipts hold no personal data: ids, reason, dates and steps.
 import type { Filter } from 'mongodb';
 import { receiptKey, type ReceiptBase } from '../../shared/erasureReceipts.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { loadCliConfig, printLine } from './session.ts';
 
 export type ReceiptsOptions = {

@@ -2,7 +2,7 @@
 // Progress on stderr, a JSON summary on stdout.
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
 import { makeProducer } from '../../shared/kafka.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { republish } from '../republish.ts';
 import { openSession } from './session.ts';
 

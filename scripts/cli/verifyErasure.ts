@@ -1,7 +1,7 @@
 // `profiles verify-erasure`: the auditor's check of one customer's erasure (scripts/verifyErasure.ts),
 // printed as one JSON document; the exit code is the verdict (exitCodes there).
 import { makeAvroCodec } from '../../shared/avro.ts';
-import { connectMongo, type Mongo } from '../../shared/mongo.ts';
+import { connectMongo, type Mongo } from '../../shared/mongo/connect.ts';
 import { makeRedis, type Redis } from '../../shared/redis.ts';
 import { exitCodes, verifyErasure, type KafkaView } from '../verifyErasure.ts';
 import { describeFailure, openSession } from './session.ts';

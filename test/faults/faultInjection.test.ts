@@ -1,6 +1,6 @@
 // Fault injection: a stream of 20,000 commands (FAULTS_COMMANDS to change) — a production-like mix
 // with temporary profiles and deactivations falling due during the run, and merges — through
-// suite processes (`node workers/suite.ts`, FAULTS_WORKERS of them, default 2) that are killed with
+// suite processes (`node app/main.ts`, FAULTS_WORKERS of them, default 2) that are killed with
 // SIGKILL ten times at random moments and started again; Kafka is restarted once, Redis flushed
 // once (FLUSHALL) and the MongoDB server restarted once, all during the stream. Then everything is
 // checked from the outside (Kafka topics read from the beginning with a fresh group, and MongoDB).
@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { makeAvroCodec } from '../../shared/avro.ts';
 import { ensureTopics, makeKafka, makeProducer, runConsumer, type KafkaMessage } from '../../shared/kafka.ts';
-import { connectMongo, type Mongo } from '../../shared/mongo.ts';
+import { connectMongo, type Mongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { projectRoot } from '../../scripts/stackEnv.ts';
 import type { CommandResult, CustomerChanged } from '../../workers/profile/model.ts';

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { makeAvroCodec, readSchemaFile, type RegisteredType } from '../../shared/avro.ts';
 import { makeKafka, makeProducer, sendInChunks } from '../../shared/kafka.ts';
 import { topics } from '../../shared/topics.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import type { CommandResult } from '../../workers/profile/model.ts';
 import { randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { freePort, SuiteProcess, withDatabase } from '../helpers/suiteProcess.ts';

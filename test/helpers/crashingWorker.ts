@@ -6,7 +6,7 @@
 import { loadConfig } from '../../shared/config.ts';
 import { makeKafka } from '../../shared/kafka.ts';
 import { makeLogger } from '../../shared/logger.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { startDeletionWorker } from '../../workers/deletion/index.ts';
 import { startProfileWorker } from '../../workers/profile/index.ts';
 

@@ -2,7 +2,7 @@ import type { IHeaders } from 'kafkajs';
 import { makeAvroCodec } from '../../shared/avro.ts';
 import { ensureTopics, makeKafka, makeProducer, runConsumer, type KafkaMessage } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
-import { connectMongo, type Mongo } from '../../shared/mongo.ts';
+import { connectMongo, type Mongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { startProfileWorker, type ProfileWorkerDeps } from '../../workers/profile/index.ts';
 import { startDeletionWorker, type DeletionWorkerDeps } from '../../workers/deletion/index.ts';

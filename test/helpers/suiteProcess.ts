@@ -1,4 +1,4 @@
-// The suite as a real child process (`node workers/suite.ts`), so that a fault test can kill it
+// The suite as a real child process (`node app/main.ts`), so that a fault test can kill it
 // with SIGKILL and start it again, and read its log afterwards. Used by test/faults/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
@@ -71,7 +71,7 @@ export class SuiteProcess {
     if (this.alive) throw new Error(`${this.name} is already running`);
     this.starts++;
     this.log.write(`\n----- ${new Date().toISOString()} start #${this.starts}\n`);
-    const child = spawn(process.execPath, ['workers/suite.ts'], {
+    const child = spawn(process.execPath, ['app/main.ts'], {
       cwd: projectRoot,
       env: { ...(process.env as Record<string, string>), ...this.env, OPS_PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],

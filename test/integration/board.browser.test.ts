@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { makeMetrics } from '../../shared/metrics.ts';
-import { boardPath, startOpsServer } from '../../shared/ops.ts';
+import { boardPath, startOpsServer } from '../../app/ops/server.ts';
 import { makeQueue } from '../../shared/queue.ts';
 import { cleanup, randomName, testConfig, testLogger } from '../helpers/services.ts';
 

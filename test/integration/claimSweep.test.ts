@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { makeErasureStore } from '../../workers/deletion/store.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 
@@ -17,14 +17,15 @@ describe('claim sweeps of erased customers', () => {
       await mongo.db.dropDatabase();
       await mongo.close();
     });
-    return mongo.db;
+    return mongo;
   }
 
   it('a claim owned by an erased customer is removed by a fresh process, after the process that erased it stopped before its sweep', async () => {
-    const db = await database();
+    const mongo = await database();
+    const { db } = mongo;
     const erased = { _id: '1:4000001', customerNumber: '4000001' };
     // The process that erased the customer: its saga recorded the sweep, then the process died.
-    const dying = makeErasureStore(db, { claimSweepDelayMs: 0, claimSweepIntervalMs: 3_600_000 });
+    const dying = makeErasureStore(mongo, { claimSweepDelayMs: 0, claimSweepIntervalMs: 3_600_000 });
     await dying.ensureIndexes();
     await dying.sweepClaimsLater(erased);
     // Meanwhile a racing command's claims for the customer, and another customer's, which stay.
@@ -34,7 +35,7 @@ describe('claim sweeps of erased customers', () => {
     ]);
     await db.collection('accountClaims').insertOne({ _id: '1:raced-account' as never, customerNumber: erased.customerNumber, at: new Date() });
 
-    const fresh = makeErasureStore(db, { claimSweepDelayMs: 0, claimSweepIntervalMs: 3_600_000 });
+    const fresh = makeErasureStore(mongo, { claimSweepDelayMs: 0, claimSweepIntervalMs: 3_600_000 });
     cleanup(() => Promise.all([dying.close(), fresh.close()]));
     expect(await fresh.sweepClaims()).toBe(1);
 
@@ -44,8 +45,9 @@ describe('claim sweeps of erased customers', () => {
   });
 
   it('a sweep is not run before its delay (a command racing the erasure may still be claiming)', async () => {
-    const db = await database();
-    const store = makeErasureStore(db, { claimSweepDelayMs: 60_000, claimSweepIntervalMs: 3_600_000 });
+    const mongo = await database();
+    const { db } = mongo;
+    const store = makeErasureStore(mongo, { claimSweepDelayMs: 60_000, claimSweepIntervalMs: 3_600_000 });
     cleanup(() => store.close());
     await store.ensureIndexes();
     await store.sweepClaimsLater({ _id: '1:4000003', customerNumber: '4000003' });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { defaultQueuePrefix } from '../../shared/queue.ts';
 import { makeReconciler } from '../../workers/scheduler/reconcile.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';

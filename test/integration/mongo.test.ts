@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MongoServerError } from 'mongodb';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 
 describe('mongo adapter', () => {

@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { makeKafka } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import { makeMetrics } from '../../shared/metrics.ts';
-import { connectMongo } from '../../shared/mongo.ts';
-import { boardPath, startOpsServer, type OpsServerOptions } from '../../shared/ops.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
+import { boardPath, startOpsServer, type OpsServerOptions } from '../../app/ops/server.ts';
 import { makeQueue } from '../../shared/queue.ts';
 import { makeRedis } from '../../shared/redis.ts';
-import { makeSuiteChecks } from '../../workers/suiteOps.ts';
+import { makeSuiteChecks } from '../../app/ops/suiteOps.ts';
 import { cleanup, randomName, testConfig, testLogger } from '../helpers/services.ts';
 
 const config = testConfig();

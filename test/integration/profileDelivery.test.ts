@@ -236,7 +236,7 @@ describe('profile worker: delivery guarantees', () => {
       // What the relay does first, before it produces: the result made durable.
       const written = (await h.mongo.db.collection<ProfileDoc>('profiles').findOne({ createdBy: 'agent-7' }))!;
       const [entry] = entriesOf(written);
-      await makeProfileStore(h.mongo.db, { claimKey: makeClaimKey(h.config.claimKeySecret) }).putResults([{ _id: commandKey(1, create['commandId'] as string), result: entry!.result!, resultKey: entry!.resultKey ?? '' }]);
+      await makeProfileStore(h.mongo, { claimKey: makeClaimKey(h.config.claimKeySecret) }).putResults([{ _id: commandKey(1, create['commandId'] as string), result: entry!.result!, resultKey: entry!.resultKey ?? '' }]);
 
       await h.startWorker();
       expect(await h.result(create['commandId'] as string, 40_000)).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: written._id });
@@ -290,8 +290,8 @@ describe('profile worker: batches that mix related commands', () => {
     const h = harness;
     const create = commandJson('CreateProfile', { ...creator, firstName: 'Half', surname: 'Done', email: 'half.done@example.com' });
     // What the interrupted attempt left: the number reserved, the email claimed for it, no profile.
-    const reserved = await makeProfileStore(h.mongo.db, { claimKey: makeClaimKey(h.config.claimKeySecret) }).allocateNumbers(1);
-    await makeProfileStore(h.mongo.db, { claimKey: makeClaimKey(h.config.claimKeySecret) }).reserveCreations([{ _id: commandKey(1, create['commandId'] as string), customerNumber: reserved[0]!, resultKey: '' }]);
+    const reserved = await makeProfileStore(h.mongo, { claimKey: makeClaimKey(h.config.claimKeySecret) }).allocateNumbers(1);
+    await makeProfileStore(h.mongo, { claimKey: makeClaimKey(h.config.claimKeySecret) }).reserveCreations([{ _id: commandKey(1, create['commandId'] as string), customerNumber: reserved[0]!, resultKey: '' }]);
     await h.mongo.db.collection('emailClaims').insertOne({ _id: makeClaimKey(h.config.claimKeySecret)(1, 'half.done@example.com') as never, customerNumber: reserved[0], at: new Date() });
 
     await h.send(create);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { plainSha256Key, rekeyClaims } from '../../scripts/rekeyClaims.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 
 /** The rotation of CLAIM_KEY_SECRET (and the move away from plain SHA-256 keys): claims follow. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics, makeKafka, makeProducer, runConsumer, sendInChunks } from '../../shared/kafka.ts';
-import { connectMongo } from '../../shared/mongo.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { cleanup, randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { withDatabase } from '../helpers/suiteProcess.ts';
@@ -11,7 +11,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The suite as `npm start` runs it, its stdout collected; `ready` resolves at "suite ready". */
 function startSuite(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['workers/suite.ts'], {
+  const child = spawn(process.execPath, ['app/main.ts'], {
     cwd: root,
     env: { ...process.env, ...inject('services'), OPS_PORT: '0', BOARD_DISABLED: 'true', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -32,7 +32,7 @@ function startSuite(env: Record<string, string>) {
 /** SPEC §7: SIGTERM / SIGINT stop consuming, finish the batch in flight, commit, close, exit 0. */
 describe('the suite process', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)('on %s drains and exits 0 within 10 s', async (signal) => {
-    const child = spawn(process.execPath, ['workers/suite.ts'], {
+    const child = spawn(process.execPath, ['app/main.ts'], {
       cwd: root,
       env: { ...process.env, ...inject('services'), PROFILES_ENV: randomName('shutdown'), OPS_PORT: '0', BOARD_DISABLED: 'true', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -117,7 +117,7 @@ describe('the suite process', () => {
   }, 240_000);
 
   it('refuses to start without dashboard credentials, naming the variables', async () => {
-    const child = spawn(process.execPath, ['workers/suite.ts'], {
+    const child = spawn(process.execPath, ['app/main.ts'], {
       cwd: root,
       env: { ...process.env, ...inject('services'), PROFILES_ENV: randomName('noboard'), OPS_PORT: '0', BOARD_USER: '', BOARD_PASSWORD: '', BOARD_DISABLED: '' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { credentialsMatch, parseBasicAuth } from '../../shared/ops/basicAuth.ts';
+import { credentialsMatch, parseBasicAuth } from '../../app/ops/basicAuth.ts';
 
 describe('basic-auth credential check', () => {
   const expected = { user: 'operator', password: 'pa:ss wörd' };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { loadConfig, servesOrganisation, withoutTrailingSlashes } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
-import { parseWorkerNames } from '../../workers/suite.ts';
+import { parseWorkerNames } from '../../app/main.ts';
 
 const services = {
   KAFKA_BROKERS: '127.0.0.1:9092',

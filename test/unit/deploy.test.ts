@@ -2,6 +2,7 @@
 // they are checked statically against the tree, so that a rename or a new required variable
 // cannot leave them behind unnoticed.
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { serviceVariables } from '../../shared/config.ts';
@@ -20,6 +21,24 @@ describe('the container image (Dockerfile)', () => {
       .flatMap((args) => args.split(/\s+/).slice(0, -1));
     expect(sources.length).toBeGreaterThan(0);
     for (const source of sources) expect(existsSync(`${projectRoot}${source}`), source).toBe(true);
+  });
+
+  it('copies every source folder the imports of the entry point reach', () => {
+    const [command] = instructions('CMD');
+    const entry = (JSON.parse(command!) as string[])[1]!;
+    const copied = instructions('COPY')
+      .filter((args) => !args.startsWith('--from'))
+      .flatMap((args) => args.split(/\s+/).slice(0, -1));
+    const seen = new Set<string>();
+    const pending = [entry];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      for (const [, specifier] of read(file).matchAll(/from '(\.{1,2}\/[^']+\.ts)'/g)) pending.push(relative(projectRoot, resolve(projectRoot, dirname(file), specifier!)));
+    }
+    const folders = new Set([...seen].map((file) => file.split('/')[0]!));
+    expect(folders.size).toBeGreaterThan(1);
+    for (const folder of folders) expect(copied, folder).toContain(folder);
   });
 
   it('starts the suite\'s entry point with Node 24, as a user other than root, in production', () => {

@@ -6,7 +6,7 @@ import { erasureDueOf } from '../../shared/expiry.ts';
 import { SuiteError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { deletedEvent } from '../../shared/customers/events.ts';
-import type { CustomerChanged } from '../profile/model.ts';
+import type { CustomerChanged } from '../../shared/customers/model.ts';
 
 import { erasureSteps, receiptKey, type ErasureReceipt, type ErasureStart, type ErasureStep, type ErasureStore } from './store.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';

@@ -1,25 +1,23 @@
 // The deletion worker: runs the erasure saga for each due erasure job (deactivated and expired
 // customers), then publishes their DELETED event. Wiring only.
-import { DelayedError, type Job } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import { makeAvroCodec, readSchemaFile } from '../../shared/avro.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
+import { makeEventPublisher } from '../../shared/customers/publisher.ts';
 import type { Config } from '../../shared/config.ts';
 import { erasureQueueName, makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
-import { ensureTopics, makeProducer, sendInChunks } from '../../shared/kafka.ts';
-import { eventTopicConfig } from '../../shared/topicConfigs.ts';
+import { makeProducer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
-import type { Mongo } from '../../shared/mongo.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
 import { makeWorker } from '../../shared/queue.ts';
+import { eventTopicConfig } from '../../shared/topicConfigs.ts';
 import { topics } from '../../shared/topics.ts';
-
-import type { CustomerChanged } from '../profile/model.ts';
-import { combine } from '../../shared/combine.ts';
 import { makeEraser, type ErasureOutcome, type EraserDeps } from './erase.ts';
+import { makeErasureProcessor } from './processor.ts';
+import { makeDeletedPublisher } from './publish.ts';
 import { makeErasureStore } from './store.ts';
-import { correlationIdHeader } from '../../shared/topics.ts';
 
 export type DeletionWorkerDeps = {
   config: Pick<Config, 'env' | 'kafka' | 'registryUrl' | 'redisUrl' | 'expiry' | 'claimKeySecret' | 'retention'>;
@@ -35,7 +33,7 @@ export type DeletionWorkerDeps = {
 export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<RunningWorker & { queueName: string }> {
   const { config, kafka, mongo, logger } = deps;
   const names = topics(config.env);
-  const store = makeErasureStore(mongo.db);
+  const store = makeErasureStore(mongo);
   await store.ensureIndexes();
 
   const codec = makeAvroCodec(config.registryUrl);
@@ -44,32 +42,8 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
   await admin.connect();
   const producer = makeProducer(kafka);
   await producer.connect();
-  const knownTopics = new Set<string>();
-
-  // The DELETED events of the sagas running at once go out in one produce (group commit).
-  const publish = combine<CustomerChanged, void>(
-    async (events) => {
-      const byTopic = new Map<string, CustomerChanged[]>();
-      for (const event of events) {
-        const topic = names.customerChanged(event.organisationId);
-        byTopic.set(topic, [...(byTopic.get(topic) ?? []), event]);
-      }
-      const missing = [...byTopic.keys()].filter((topic) => !knownTopics.has(topic));
-      if (missing.length > 0) {
-        await ensureTopics(admin, missing.map((topic) => ({ topic, numPartitions: config.kafka.eventPartitions, config: eventTopicConfig(config.retention) })), { logger });
-        for (const topic of missing) knownTopics.add(topic);
-      }
-      await sendInChunks(
-        producer,
-        [...byTopic].map(([topic, list]) => ({
-          topic,
-          messages: list.map((event) => ({ key: event.customerNumber, value: codec.encode(eventType, event), headers: { [correlationIdHeader]: event.correlationId ?? '' } })),
-        })),
-      );
-      return events.map(() => undefined);
-    },
-    { max: 500 },
-  );
+  const events = makeEventPublisher({ admin, codec, schema: eventType, topics: names, eventPartitions: config.kafka.eventPartitions, eventTopicConfig: eventTopicConfig(config.retention), logger });
+  const publishDeleted = makeDeletedPublisher({ events, producer });
 
   const queue = makeErasureQueue(config.env, config.redisUrl);
   const jobs = makeErasureJobs(queue);
@@ -79,23 +53,14 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
     clock: () => new Date(),
     logger,
     removeJobs: (target) => jobs.cancel(target),
-    publishDeleted: (event) => publish(event),
+    publishDeleted,
     ...(deps.beforeStep ? { beforeStep: deps.beforeStep } : {}),
     ...(deps.afterStep ? { afterStep: deps.afterStep } : {}),
   });
 
   const worker = makeWorker<ErasureJobData, ErasureOutcome['kind']>(
     erasureQueueName(config.env),
-    async (job: Job<ErasureJobData>, token?: string) => {
-      const outcome = await eraser.erase(job.data);
-      if (outcome.kind === 'not-due' && outcome.dueAt !== null && token) {
-        // Fired early (clock skew) or rescheduled: wait for the date in the same job.
-        await job.moveToDelayed(Date.parse(outcome.dueAt), token);
-        throw new DelayedError();
-      }
-      if (outcome.kind === 'erased') deps.metrics?.erasuresTotal.inc({ reason: outcome.receipt.reason });
-      return outcome.kind;
-    },
+    makeErasureProcessor({ eraser, metrics: deps.metrics }),
     { redisUrl: config.redisUrl, concurrency: config.expiry.erasureConcurrency, lockDurationMs: config.expiry.erasureLockMs },
   );
   worker.on('failed', (job, error) => {

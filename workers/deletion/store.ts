@@ -1,12 +1,13 @@
 // MongoDB adapter of the erasure saga: the record of an erasure in progress, the receipt written
 // when it completes (kept for audit, no personal data), and every place a customer's data lives.
-import type { Collection, Db, Filter } from 'mongodb';
+import type { Collection, Filter } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
-import { ensureIndexes } from '../../shared/mongoIndexes.ts';
-import { byIds, serialWrites } from '../../shared/mongo.ts';
-
+import { byIds, findUpTo, inTurn } from '../../shared/mongo/compat.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
+import { ensureIndexes } from '../../shared/mongo/indexes.ts';
 import { combine, oneAtATime } from '../../shared/combine.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
+import { makeOutboxSteps } from '../../shared/outbox.ts';
 
 /** Steps of the saga, in order; a receipt lists them all. */
 export const erasureSteps = ['profile', 'claims', 'jobs', 'event'] as const;
@@ -34,8 +35,8 @@ export { receiptKey } from '../../shared/erasureReceipts.ts';
 
 export type ErasureStore = ReturnType<typeof makeErasureStore>;
 
-/** Statements per bulk write (erasures combined in one turn). */
-const bulkChunk = 500;
+/** Writes of one kind combined in one statement (erasures running at once). */
+const perStatement = 500;
 
 /**
  * A claim sweep (`claimSweeps`): the claims of an erased customer are looked for once more, by
@@ -58,55 +59,53 @@ export type ErasureStoreOptions = {
 /** Claim sweeps run per query. */
 const sweepChunk = 1_000;
 
-export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
+export function makeErasureStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: ErasureStoreOptions = {}) {
+  const { db, writes } = mongo;
   const claimSweepDelayMs = options.claimSweepDelayMs ?? 30_000;
   const claimSweepIntervalMs = options.claimSweepIntervalMs ?? 30_000;
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
   const inProgress: Collection<ErasureStart> = db.collection('erasuresInProgress');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
-  const relaySteps: Collection<{ _id: string; settled?: string[] }> = db.collection('relaySteps');
-  const write = serialWrites(db);
+  const outbox = makeOutboxSteps(mongo);
   const emailClaims = db.collection<{ _id: string; customerNumber: string }>('emailClaims');
   const accountClaims = db.collection<{ _id: string; customerNumber: string }>('accountClaims');
   const claimCollections = [emailClaims, accountClaims];
   const claimSweeps: Collection<ClaimSweep> = db.collection('claimSweeps');
 
   // The sagas running at once share their writes: one statement per kind and turn (group commit).
-  // No saga ever updates a document: FerretDB pays per updated document what several inserts
-  // cost, and per statement what a bulk of inserts or an `_id: {$in}` delete costs.
-  const insertIgnoringDuplicates = <T extends { _id: string }>(collection: Collection<T>) =>
-    combine<T, boolean>(
+  // No saga ever updates a document: only inserts and deletes (see shared/mongo/compat.ts on what
+  // an update costs).
+  const insertOnce = <T extends { _id: string }>(collection: Collection<T>) =>
+    writes.grouped<T, boolean>(
       async (batch) => {
-        try {
-          await collection.insertMany(batch as never[], { ordered: false });
-          return batch.map(() => true);
-        } catch (error) {
-          // Already there: another worker started (or completed) the same erasure first.
-          const writeErrors = [(error as { writeErrors?: unknown }).writeErrors ?? []].flat() as { index: number; code?: number }[];
-          if (writeErrors.length === 0 || writeErrors.some((writeError) => writeError.code !== 11000)) throw error;
-          const duplicates = new Set(writeErrors.map((writeError) => writeError.index));
-          return batch.map((_, index) => !duplicates.has(index));
-        }
+        // Already there: another worker started (or completed) the same erasure first.
+        const existing = await inTurn.insertOnce(collection, batch);
+        const inserted = new Set<string>();
+        return batch.map(({ _id }) => {
+          if (existing.has(_id) || inserted.has(_id)) return false;
+          inserted.add(_id);
+          return true;
+        });
       },
-      { max: bulkChunk, turn: write },
+      { max: perStatement },
     );
-  const insertStart = insertIgnoringDuplicates(inProgress);
-  const insertReceipt = insertIgnoringDuplicates(receipts);
-  const insertSweep = insertIgnoringDuplicates(claimSweeps);
+  const insertStart = insertOnce(inProgress);
+  const insertReceipt = insertOnce(receipts);
+  const insertSweep = insertOnce(claimSweeps);
   // One `deleteMany` per version among the turn's documents (few: most are erased at a low one),
   // each deleted only at the version its saga decided on. A bulk delete does not say which went:
   // when fewer did than asked, every caller hears "not deleted" and checks for itself.
   const deleteAtVersions = <T extends { _id: string }>(collection: Collection<T>, versionField: string, filter: Filter<T> = {}) =>
-    combine<{ id: string; version: number }, boolean>(
+    writes.grouped<{ id: string; version: number }, boolean>(
       async (batch) => {
         const byVersion = Map.groupBy(batch, ({ version }) => version);
-        const result = await collection.bulkWrite(
+        const result = await inTurn.bulkWrite(
+          collection,
           [...byVersion].map(([version, list]) => ({ deleteMany: { filter: { ...filter, _id: { $in: list.map(({ id }) => id) }, [versionField]: version } as Filter<T> } })),
-          { ordered: false },
         );
         return batch.map(() => result.deletedCount === batch.length);
       },
-      { max: bulkChunk, turn: write },
+      { max: perStatement },
     );
   // A start record goes only at the version it was taken for: a saga holding an older one (a job
   // run twice after a lock stall) must not remove the one another saga took after it.
@@ -116,12 +115,12 @@ export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
   // A claim goes if it still belongs to a customer erased in the turn (its profile is gone: the
   // claims step runs after the profile step), whichever of them it was listed for.
   const deleteClaimsById = (collection: typeof emailClaims) =>
-    combine<{ ids: string[]; customerNumber: string }, void>(
+    writes.grouped<{ ids: string[]; customerNumber: string }, void>(
       async (batch) => {
         await collection.deleteMany({ _id: { $in: [...new Set(batch.flatMap(({ ids }) => ids))] }, customerNumber: { $in: [...new Set(batch.map(({ customerNumber }) => customerNumber))] } });
         return batch.map(() => undefined);
       },
-      { max: bulkChunk, turn: write },
+      { max: perStatement },
     );
   const deleteEmailClaims = deleteClaimsById(emailClaims);
   const deleteAccountClaims = deleteClaimsById(accountClaims);
@@ -133,7 +132,7 @@ export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
         const found = await byIds(collection, ids);
         return ids.map((id) => found.get(id) ?? null);
       },
-      { max: bulkChunk, turn: oneAtATime() },
+      { max: perStatement, turn: oneAtATime() },
     );
   const findReceipts = findByIds(receipts);
   const findStarts = findByIds(inProgress);
@@ -143,12 +142,12 @@ export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
   const sweepDue = async (): Promise<number> => {
     let swept = 0;
     for (;;) {
-      const due = await claimSweeps.find({ at: { $lte: new Date() } }, { limit: sweepChunk, batchSize: sweepChunk + 1 }).toArray();
+      const due = await findUpTo(claimSweeps, { at: { $lte: new Date() } }, sweepChunk);
       if (due.length === 0) return swept;
       const customerNumbers = [...new Set(due.map((sweep) => sweep.customerNumber))];
-      for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber: { $in: customerNumbers } }));
+      for (const collection of claimCollections) await writes.turn(() => collection.deleteMany({ customerNumber: { $in: customerNumbers } }));
       // Only once the claims are gone: a sweep interrupted here runs again.
-      await write(() => claimSweeps.deleteMany({ _id: { $in: due.map((sweep) => sweep._id) } }));
+      await writes.turn(() => claimSweeps.deleteMany({ _id: { $in: due.map((sweep) => sweep._id) } }));
       swept += due.length;
       if (due.length < sweepChunk) return swept;
     }
@@ -183,24 +182,18 @@ export function makeErasureStore(db: Db, options: ErasureStoreOptions = {}) {
       await deleteStarts({ id: start._id, version: start.lastVersion });
     },
     findProfile: (customerNumber: string): Promise<ProfileDoc | null> => findProfiles(customerNumber),
-    /** Whether the profile still has changes to relay (entries of a relay step not yet closed). */
-    async hasUnrelayed(profile: ProfileDoc): Promise<boolean> {
-      const steps = [...new Set(profile.pending.map((entry) => entry.step))];
-      if (steps.length === 0) return false;
-      // A step still open for other profiles but settled for this one owes it nothing.
-      const open = await relaySteps.find({ _id: { $in: steps } }, { projection: { settled: 1 }, batchSize: steps.length + 1 }).toArray();
-      return open.some((step) => !(step.settled ?? []).includes(profile._id));
-    },
+    /** Whether the profile still has changes to relay: the outbox is asked. */
+    hasUnrelayed: (profile: ProfileDoc): Promise<boolean> => outbox.hasUnrelayed(profile),
     /** Deletes the profile (its personal fields, preference values, account links, addresses) if unchanged. */
     deleteProfile: (customerNumber: string, version: number): Promise<boolean> => deleteProfiles({ id: customerNumber, version }),
     /**
      * Frees the customer's email and account claims: by key when the profile's values are known
-     * (`claims`, read before it was deleted), else by customer number (a scan where the server
-     * does not use the index, as FerretDB v1).
+     * (`claims`, read before it was deleted), else by customer number (a scan on a server that
+     * does not use the index for it: see shared/mongo/compat.ts).
      */
     async deleteClaims(customerNumber: string, claims?: { emails: string[]; accounts: string[] }): Promise<void> {
       if (!claims) {
-        for (const collection of claimCollections) await write(() => collection.deleteMany({ customerNumber }));
+        for (const collection of claimCollections) await writes.turn(() => collection.deleteMany({ customerNumber }));
         return;
       }
       await Promise.all([

@@ -8,7 +8,7 @@ import { makeProducer, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
-import type { Mongo } from '../../shared/mongo.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
 import { makeOutboxSteps, makeRelay } from '../../shared/outbox.ts';
 import { topics } from '../../shared/topics.ts';
 import { makeFit } from './fit.ts';
@@ -49,9 +49,9 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     readSchemaFile(schemaFile('CustomerCommand')).then((schema) => codec.register(schema)),
   ]);
 
-  const store = makeProfileStore(mongo.db, { claimKey: makeClaimKey(config.claimKeySecret) });
+  const store = makeProfileStore(mongo, { claimKey: makeClaimKey(config.claimKeySecret) });
   await store.ensureIndexes();
-  const steps = makeOutboxSteps(mongo.db);
+  const steps = makeOutboxSteps(mongo);
   const producer = makeProducer(kafka);
   await producer.connect();
   const relay = makeRelay({

@@ -1,14 +1,15 @@
 // MongoDB adapter of the profile worker. Written for a server without multi-document
-// transactions (FerretDB): every change is one atomic document write, guarded by the version it
+// transactions (see shared/mongo/compat.ts): every change is one atomic document write, guarded by the version it
 // was decided on; what must leave the process (events, results) is kept inside that same write
 // (`pending`) until it is relayed. Lookups go by _id, which every MongoDB-wire server serves well.
-import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection } from 'mongodb';
 import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import type { ClaimDoc, ClaimKey } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { recordMergedReceipt } from '../../shared/erasureReceipts.ts';
-import { ensureIndexes } from '../../shared/mongoIndexes.ts';
-import { byIds, serialWrites } from '../../shared/mongo.ts';
+import { byIds, findUpTo } from '../../shared/mongo/compat.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
+import { ensureIndexes } from '../../shared/mongo/indexes.ts';
 import type { CheckedResults } from '../../shared/outbox.ts';
 import type { CommandResult, PreferenceDefinition } from './model.ts';
 
@@ -18,7 +19,7 @@ export type CommandDoc = { _id: string; customerNumber?: string; result?: Comman
 /**
  * In the `commands` collection a command has up to two documents, each only ever inserted: its
  * result under its key, and, for a creation, the number reserved for it under `n:<key>`. (Inserts
- * are several times cheaper than updates on FerretDB, and a result needs no read-modify-write.)
+ * are several times cheaper than updates on the local server, and a result needs no read-modify-write.)
  */
 export const reservationKey = (key: string) => `n:${key}`;
 type StoredCommand = { _id: string; customerNumber?: string; result?: CommandResult; resultKey?: string; at: Date };
@@ -31,9 +32,6 @@ export const claimLeaseMs = 60_000;
 
 type DefinitionDoc = PreferenceDefinition & { _id: string };
 type CounterDoc = { _id: string; next: number };
-
-/** Statements per bulk write sent to the server (see `bulk` in makeProfileStore). */
-const bulkChunk = 1_000;
 
 /** First customer number; numbers are never reused. */
 const customerNumberBase = 1_000_000;
@@ -64,7 +62,8 @@ export type ProfileStoreOptions = {
   numberBlockSize?: number;
 };
 
-export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
+export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: ProfileStoreOptions) {
+  const { db } = mongo;
   const { claimKey } = options;
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
   const commands: Collection<StoredCommand> = db.collection('commands');
@@ -73,20 +72,8 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
   const definitions: Collection<DefinitionDoc> = db.collection('preferenceDefinitions');
   const counters: Collection<CounterDoc> = db.collection('counters');
   const blockSize = options.numberBlockSize ?? 1_000;
-  const write = serialWrites(db);
-  /**
-   * A bulk write in chunks of at most {@link bulkChunk} statements, one chunk at a time. (FerretDB
-   * v1 as released kept a connection per update statement until the whole command ended, and hung
-   * on bulks of more than its pool of 100; the local stack's build is patched, see README.)
-   */
-  const bulk = async <T extends { _id: string }>(collection: Collection<T>, operations: AnyBulkWriteOperation<T>[]) => {
-    let matchedCount = 0;
-    for (let start = 0; start < operations.length; start += bulkChunk) {
-      const result = await write(() => collection.bulkWrite(operations.slice(start, start + bulkChunk), { ordered: false }));
-      matchedCount += result.matchedCount;
-    }
-    return { matchedCount };
-  };
+  const write = mongo.writes.turn;
+  const bulk = <T extends { _id: string }>(collection: Collection<T>, operations: AnyBulkWriteOperation<T>[]) => mongo.writes.bulkWrite(collection, operations);
   let block = { next: 0, end: 0 };
 
   const claimsOf = (collection: Collection<ClaimDoc>) => ({
@@ -223,8 +210,7 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
      * is never replaced: returns, by id, the result stored for each — stored already (by an earlier
      * attempt, or by another process deciding the same command at the same time, e.g. during a
      * rebalance) or now — which is the one to send. Inserts only, after a read of which are stored
-     * already (`storedBefore`: the caller's read): FerretDB v1 hangs on a bulk insert with many
-     * duplicate keys, and on concurrent upserts.
+     * already (`checked`: the caller's read; see `insertOnce` in shared/mongo/compat.ts).
      */
     async putResults(results: { _id: string; result: CommandResult; resultKey: string }[], checked?: CheckedResults): Promise<Map<string, CommandResult>> {
       const storedResults = (docs: Map<string, CommandDoc>) => new Map([...docs].flatMap(([id, doc]) => (doc.result ? [[id, doc.result] as const] : [])));
@@ -242,14 +228,9 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
         fresh.push(entry);
       }
       if (fresh.length === 0) return known;
-      try {
-        await write(() => commands.insertMany(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })), { ordered: false }));
-      } catch (error) {
-        if (!(error instanceof MongoBulkWriteError) || [error.writeErrors].flat().some((writeError) => writeError.code !== 11000)) throw error;
-        // Stored meanwhile by another process: theirs stands, and is the one to send.
-        const raced = [error.writeErrors].flat().map((writeError) => fresh[writeError.index]!._id);
-        for (const [id, result] of storedResults(await byIds(commands, raced))) known.set(id, result);
-      }
+      // Stored meanwhile by another process: theirs stands, and is the one to send.
+      const raced = await mongo.writes.insertOnce(commands, fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })));
+      if (raced.size > 0) for (const [id, result] of storedResults(await byIds(commands, raced))) known.set(id, result);
       return known;
     },
 
@@ -294,6 +275,6 @@ export function makeProfileStore(db: Db, options: ProfileStoreOptions) {
     },
 
     /** Temporary profiles whose merge was interrupted (for the sweep). */
-    findMerging: (limit: number) => profiles.find({ mergingInto: { $exists: true } }, { limit, batchSize: limit + 1 }).toArray(),
+    findMerging: (limit: number) => findUpTo(profiles, { mergingInto: { $exists: true } }, limit),
   };
 }

@@ -2,17 +2,16 @@
 // (BullMQ) for what is due within the horizon, and reconciles with MongoDB periodically. Wiring only.
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../shared/config.ts';
-import { makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
-import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
+import { makeErasureJobs, makeErasureQueue } from '../../shared/erasureQueue.ts';
 import { ensureTopics, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
-import type { Mongo } from '../../shared/mongo.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
 import { makeQueue, makeWorker } from '../../shared/queue.ts';
 import { topics } from '../../shared/topics.ts';
-import { latestPerCustomer, planSchedule } from './plan.ts';
-import { makeReconciler } from './reconcile.ts';
+import { makeScheduleHandler } from './handler.ts';
+import { makeReconcileJob, makeReconciler } from './reconcile.ts';
 
 export type SchedulerDeps = {
   config: Pick<Config, 'env' | 'kafka' | 'redisUrl' | 'expiry'>;
@@ -24,15 +23,6 @@ export type SchedulerDeps = {
 };
 
 export const reconcileQueueName = (env: string) => `expiry-reconcile-${env}`;
-
-const parseRecord = (value: Buffer | null): ScheduleRecord | null => {
-  try {
-    const record = JSON.parse(value?.toString('utf8') ?? '') as ScheduleRecord;
-    return typeof record.organisationId === 'number' && typeof record.customerNumber === 'string' ? record : null;
-  } catch {
-    return null;
-  }
-};
 
 export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker & { queueNames: string[] }> {
   const { config, kafka, mongo, logger } = deps;
@@ -51,13 +41,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
     reconcileQueue.upsertJobScheduler('reconcile', { every: reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } });
   const reconcileWorker = makeWorker<Record<string, never>>(
     reconcileQueueName(config.env),
-    async () => {
-      const report = await reconciler.run();
-      deps.metrics?.expirationsPending.set(report.pending);
-      deps.metrics?.expirationsOverdue.set(report.overdue);
-      if (report.overdue > 0 || report.repaired > 0) logger.warn(report, 'overdue expirations or stuck erasure jobs found by the reconciliation');
-      return report;
-    },
+    makeReconcileJob({ reconciler, logger, metrics: deps.metrics }),
     { redisUrl: config.redisUrl, concurrency: 1 },
   );
   await ensureJobScheduler();
@@ -80,27 +64,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
     logger,
     fromBeginning: true,
     sessionTimeout: config.kafka.sessionTimeoutMs,
-    handleBatch: async (batch) => {
-      const records = batch.messages.map((message) => parseRecord(message.value)).filter((record): record is ScheduleRecord => record !== null);
-      const now = clock().getTime();
-      const latest = latestPerCustomer(records);
-      // The record says who changed; MongoDB says when they are due (records can arrive out of order).
-      const profiles = mongo.db.collection<{ _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null; mergingInto?: string }>('profiles');
-      const docs = new Map(
-        (await profiles.find({ _id: { $in: latest.map((record) => record.customerNumber) } }, { projection: { organisationId: 1, profileType: 1, status: 1, expirationDate: 1, mergingInto: 1 } }).toArray()).map((doc) => [doc._id, doc]),
-      );
-      const toSchedule: { target: ErasureJobData; dueAt: number }[] = [];
-      for (const record of latest) {
-        const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };
-        const doc = docs.get(record.customerNumber);
-        const due = doc && doc.organisationId === record.organisationId && !doc.mergingInto ? erasureDueOf(doc) : null;
-        const plan = planSchedule({ dueAt: due?.dueAt ?? null }, now, horizonMs);
-        if (plan.kind === 'schedule') toSchedule.push({ target, dueAt: plan.dueAt });
-        else await jobs.cancel(target);
-      }
-      // Read from MongoDB just now: each job fires at its profile's date, moved earlier or later.
-      await jobs.ensure(toSchedule, now, 'exact');
-    },
+    handleBatch: makeScheduleHandler({ db: mongo.db, jobs, horizonMs, clock }),
   });
   logger.info({ topic: names.expirations, horizonMs, reconcileIntervalMs }, 'scheduler ready');
 

@@ -5,7 +5,9 @@
 import type { Collection, Db } from 'mongodb';
 import type { ErasureJobs } from '../../shared/erasureQueue.ts';
 import { erasureDueOf } from '../../shared/expiry.ts';
-import { ensureIndexes } from '../../shared/mongoIndexes.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
+import { ensureIndexes } from '../../shared/mongo/indexes.ts';
 
 type ExpiringDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null };
 
@@ -37,9 +39,24 @@ export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'schedule
         .toArray();
       items.push(...unfinished.map((receipt) => ({ target: { organisationId: receipt.organisationId, customerNumber: receipt.customerNumber }, dueAt: now })));
       const repaired = await deps.jobs.scheduleMany(items, now);
-      // Not a count of every profile with a date: on FerretDB that is one more scan of them all.
+      // Not a count of every profile with a date: that is one more scan of them all where the server
+      // counts without the index (see shared/mongo/compat.ts).
       const pending = items.filter((item) => item.dueAt > now).length;
       return { scheduled: items.length, overdue: items.filter((item) => item.dueAt < now - 5_000).length, pending, repaired };
     },
+  };
+}
+
+/**
+ * The processor of the reconciliation job: one run, its figures as metrics, and a warning when it
+ * found something late or stuck.
+ */
+export function makeReconcileJob(deps: { reconciler: Pick<ReturnType<typeof makeReconciler>, 'run'>; logger: Logger; metrics?: Pick<Metrics, 'expirationsPending' | 'expirationsOverdue'> | undefined }) {
+  return async (): Promise<ReconcileReport> => {
+    const report = await deps.reconciler.run();
+    deps.metrics?.expirationsPending.set(report.pending);
+    deps.metrics?.expirationsOverdue.set(report.overdue);
+    if (report.overdue > 0 || report.repaired > 0) deps.logger.warn(report, 'overdue expirations or stuck erasure jobs found by the reconciliation');
+    return report;
   };
 }

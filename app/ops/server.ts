@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import express, { type ErrorRequestHandler } from 'express';
 import type { Registry } from 'prom-client';
-import type { Logger } from './logger.ts';
-import { assertBoardConfigured, makeBoard, type BoardAccess } from './ops/board.ts';
-import { runChecks, type ReadinessCheck } from './ops/readiness.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { assertBoardConfigured, makeBoard, type BoardAccess } from './board.ts';
+import { runChecks, type ReadinessCheck } from './readiness.ts';
 
 export { assertBoardConfigured };
 export type { BoardAccess, ReadinessCheck };

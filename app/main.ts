@@ -6,13 +6,13 @@ import { redactSecrets, secretsOf } from '../shared/serviceUrls.ts';
 import { makeKafka } from '../shared/kafka.ts';
 import { exitOnSignals, type RunningWorker } from '../shared/lifecycle.ts';
 import { makeLogger, type Logger } from '../shared/logger.ts';
-import { connectMongo } from '../shared/mongo.ts';
-import { ensureIndexes } from '../shared/mongoIndexes.ts';
+import { connectMongo } from '../shared/mongo/connect.ts';
+import { ensureIndexes } from '../shared/mongo/indexes.ts';
 import { makeRedis } from '../shared/redis.ts';
-import { startDeletionWorker } from './deletion/index.ts';
-import { startProfileWorker } from './profile/index.ts';
-import { startScheduler } from './scheduler/index.ts';
-import { startSuiteOps, type SuiteOps } from './suiteOps.ts';
+import { startDeletionWorker } from '../workers/deletion/index.ts';
+import { startProfileWorker } from '../workers/profile/index.ts';
+import { startScheduler } from '../workers/scheduler/index.ts';
+import { startSuiteOps, type SuiteOps } from './ops/suiteOps.ts';
 
 export const workerNames = ['profile', 'scheduler', 'deletion'] as const;
 export type WorkerName = (typeof workerNames)[number];
@@ -30,11 +30,11 @@ export type Suite = { workers: RunningWorker[]; stop: () => Promise<void> };
 export async function startSuite(config: Config, names: readonly WorkerName[], logger: Logger): Promise<Suite> {
   const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
   const mongo = await connectMongo(config.mongoUri, { appName: config.kafka.clientId });
-  // All indexes first, before any worker runs (see shared/mongoIndexes.ts).
+  // All indexes first, before any worker runs (see shared/mongo/indexes.ts).
   await ensureIndexes(mongo.db);
   const redis = makeRedis(config.redisUrl, { name: `${config.kafka.clientId}:suite` });
   const workers: RunningWorker[] = [];
-  // Ops server (SPEC §7, see ./suiteOps.ts): /healthz, /readyz, /metrics and bull-board.
+  // Ops server (SPEC §7, see ./ops/suiteOps.ts): /healthz, /readyz, /metrics and bull-board.
   let ops: SuiteOps | undefined;
   const stop = async () => {
     // The ops server first, so that nothing reports ready while the workers drain.
@@ -74,7 +74,7 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
   return { workers, stop };
 }
 
-/** Entry point: `node workers/suite.ts` with the environment already set. */
+/** Entry point: `node app/main.ts` with the environment already set. */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
   let config: Config;
   let names: WorkerName[];

@@ -1,4 +1,4 @@
-import { redactSecrets } from '../serviceUrls.ts';
+import { redactSecrets } from '../../shared/serviceUrls.ts';
 
 /**
  * One readiness check: resolves when its dependency answers, throws (with a message saying why)

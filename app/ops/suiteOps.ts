@@ -1,16 +1,16 @@
 // The suite's ops server (SPEC §7): readiness checks over the shared clients and the running
 // workers, the metrics registry, and the bull-board dashboard on OPS_PORT.
 import type { Kafka } from 'kafkajs';
-import type { Config } from '../shared/config.ts';
-import type { Admin } from '../shared/kafka.ts';
-import type { RunningWorker } from '../shared/lifecycle.ts';
-import type { Logger } from '../shared/logger.ts';
-import { makeMetrics, type Metrics } from '../shared/metrics.ts';
-import type { Mongo } from '../shared/mongo.ts';
-import { assertBoardConfigured, startOpsServer, type OpsServer, type ReadinessCheck } from '../shared/ops.ts';
-import type { Redis } from '../shared/redis.ts';
-import { makeQueue } from '../shared/queue.ts';
-import { fetchWithCredentials, secretsOf } from '../shared/serviceUrls.ts';
+import type { Config } from '../../shared/config.ts';
+import type { Admin } from '../../shared/kafka.ts';
+import type { RunningWorker } from '../../shared/lifecycle.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { makeMetrics, type Metrics } from '../../shared/metrics.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
+import { assertBoardConfigured, startOpsServer, type OpsServer, type ReadinessCheck } from './server.ts';
+import type { Redis } from '../../shared/redis.ts';
+import { makeQueue } from '../../shared/queue.ts';
+import { fetchWithCredentials, secretsOf } from '../../shared/serviceUrls.ts';
 import type { Queue } from 'bullmq';
 
 export type SuiteChecksDeps = {

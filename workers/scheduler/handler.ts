@@ -1,0 +1,56 @@
+// What the scheduler does with a batch of schedule records: the record says who changed, MongoDB
+// says when they are due (records can arrive out of order); each customer due within the horizon
+// gets its erasure job at that date, any other loses its job.
+import type { Db } from 'mongodb';
+import type { ErasureJobData, ErasureJobs } from '../../shared/erasureQueue.ts';
+import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
+import type { Batch } from '../../shared/kafka.ts';
+import { byIds } from '../../shared/mongo/compat.ts';
+import { latestPerCustomer, planSchedule } from './plan.ts';
+
+/** What the scheduler reads of a profile. */
+type ScheduledDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null; mergingInto?: string };
+
+export type ScheduleHandlerDeps = {
+  db: Db;
+  jobs: Pick<ErasureJobs, 'cancel' | 'ensure'>;
+  horizonMs: number;
+  clock: () => Date;
+};
+
+/** A schedule record, or null for a message that is not one (skipped). */
+const parseRecord = (value: Buffer | null): ScheduleRecord | null => {
+  try {
+    const record = JSON.parse(value?.toString('utf8') ?? '') as ScheduleRecord;
+    return typeof record.organisationId === 'number' && typeof record.customerNumber === 'string' ? record : null;
+  } catch {
+    return null;
+  }
+};
+
+/** The consumer's `handleBatch` for the expirations topic. */
+export function makeScheduleHandler(deps: ScheduleHandlerDeps): (batch: Pick<Batch, 'messages'>) => Promise<void> {
+  const { jobs, horizonMs, clock } = deps;
+  const profiles = deps.db.collection<ScheduledDoc>('profiles');
+  return async (batch) => {
+    const records = batch.messages.map((message) => parseRecord(message.value)).filter((record): record is ScheduleRecord => record !== null);
+    const now = clock().getTime();
+    const latest = latestPerCustomer(records);
+    const docs = await byIds(
+      profiles,
+      latest.map((record) => record.customerNumber),
+      { projection: { organisationId: 1, profileType: 1, status: 1, expirationDate: 1, mergingInto: 1 } },
+    );
+    const toSchedule: { target: ErasureJobData; dueAt: number }[] = [];
+    for (const record of latest) {
+      const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };
+      const doc = docs.get(record.customerNumber);
+      const due = doc && doc.organisationId === record.organisationId && !doc.mergingInto ? erasureDueOf(doc) : null;
+      const plan = planSchedule({ dueAt: due?.dueAt ?? null }, now, horizonMs);
+      if (plan.kind === 'schedule') toSchedule.push({ target, dueAt: plan.dueAt });
+      else await jobs.cancel(target);
+    }
+    // Read from MongoDB just now: each job fires at its profile's date, moved earlier or later.
+    await jobs.ensure(toSchedule, now, 'exact');
+  };
+}
