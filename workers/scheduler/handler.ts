@@ -2,14 +2,12 @@
 // says when they are due (records can arrive out of order); each customer due within the horizon
 // gets its erasure job at that date, any other loses its job.
 import type { Db } from 'mongodb';
+import { expiryViews } from '../../shared/customers/document.ts';
 import type { ErasureJobData, ErasureJobs } from '../../shared/erasureQueue.ts';
 import { erasureDueOf, type ScheduleRecord } from '../../shared/expiry.ts';
 import type { Batch } from '../../shared/kafka.ts';
 import { byIds } from '../../shared/mongo/compat.ts';
 import { latestPerCustomer, planSchedule } from './plan.ts';
-
-/** What the scheduler reads of a profile. */
-type ScheduledDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null; mergingInto?: string };
 
 export type ScheduleHandlerDeps = {
   db: Db;
@@ -31,16 +29,12 @@ const parseRecord = (value: Buffer | null): ScheduleRecord | null => {
 /** The consumer's `handleBatch` for the expirations topic. */
 export function makeScheduleHandler(deps: ScheduleHandlerDeps): (batch: Pick<Batch, 'messages'>) => Promise<void> {
   const { jobs, horizonMs, clock } = deps;
-  const profiles = deps.db.collection<ScheduledDoc>('profiles');
+  const views = expiryViews(deps.db);
   return async (batch) => {
     const records = batch.messages.map((message) => parseRecord(message.value)).filter((record): record is ScheduleRecord => record !== null);
     const now = clock().getTime();
     const latest = latestPerCustomer(records);
-    const docs = await byIds(
-      profiles,
-      latest.map((record) => record.customerNumber),
-      { projection: { organisationId: 1, profileType: 1, status: 1, expirationDate: 1, mergingInto: 1 } },
-    );
+    const docs = await byIds(views.collection, latest.map((record) => record.customerNumber), { projection: views.projection });
     const toSchedule: { target: ErasureJobData; dueAt: number }[] = [];
     for (const record of latest) {
       const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };

@@ -2,14 +2,13 @@
 // of the horizon and makes sure each has a job that will run by its date, whatever became of the
 // one it had (lost with Redis' data, failed for good, finished early, delayed past the date), so
 // that nothing outlives its date by more than one interval.
-import type { Collection, Db } from 'mongodb';
+import type { Db } from 'mongodb';
+import { expiryViews } from '../../shared/customers/document.ts';
 import type { ErasureJobs } from '../../shared/erasureQueue.ts';
 import { erasureDueOf } from '../../shared/expiry.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import { ensureIndexes } from '../../shared/mongo/indexes.ts';
-
-type ExpiringDoc = { _id: string; organisationId: number; profileType: string; status: string; expirationDate: string | null };
 
 /**
  * `pending`: scheduled and not yet due (within the horizon); `overdue`: due more than 5 s ago and
@@ -18,15 +17,15 @@ type ExpiringDoc = { _id: string; organisationId: number; profileType: string; s
 export type ReconcileReport = { scheduled: number; overdue: number; pending: number; repaired: number };
 
 export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'scheduleMany'>; horizonMs: number; clock: () => Date }) {
-  const profiles: Collection<ExpiringDoc> = deps.db.collection('profiles');
+  const views = expiryViews(deps.db);
   return {
     ensureIndexes: () => ensureIndexes(deps.db),
     async run(): Promise<ReconcileReport> {
       const now = deps.clock().getTime();
       const horizonEnd = new Date(now + deps.horizonMs).toISOString();
       // ISO 8601 UTC strings of one format sort like the instants they name.
-      const docs = await profiles
-        .find({ expirationDate: { $ne: null, $lte: horizonEnd } }, { projection: { _id: 1, organisationId: 1, profileType: 1, status: 1, expirationDate: 1 } })
+      const docs = await views.collection
+        .find({ expirationDate: { $ne: null, $lte: horizonEnd } }, { projection: views.projection })
         .toArray();
       const items = docs.flatMap((doc) => {
         const due = erasureDueOf(doc);
