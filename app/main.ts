@@ -6,7 +6,7 @@ import { redactSecrets, secretsOf } from '../shared/serviceUrls.ts';
 import { makeKafka } from '../shared/kafka.ts';
 import { exitOnSignals, type RunningWorker } from '../shared/lifecycle.ts';
 import { makeLogger, type Logger } from '../shared/logger.ts';
-import { connectMongo } from '../shared/mongo/connect.ts';
+import { connectMongo, type Mongo } from '../shared/mongo/connect.ts';
 import { ensureIndexes } from '../shared/mongo/indexes.ts';
 import { makeRedis } from '../shared/redis.ts';
 import { startDeletionWorker } from '../workers/deletion/index.ts';
@@ -25,11 +25,12 @@ export function parseWorkerNames(value: string | undefined): WorkerName[] {
   return names as WorkerName[];
 }
 
-export type Suite = { workers: RunningWorker[]; stop: () => Promise<void> };
+export type Suite = { workers: RunningWorker[]; mongo: Mongo; stop: () => Promise<void> };
 
-export async function startSuite(config: Config, names: readonly WorkerName[], logger: Logger): Promise<Suite> {
+/** `monitorCommands`: the MongoDB client emits command events (for the benchmark's round-trip count). */
+export async function startSuite(config: Config, names: readonly WorkerName[], logger: Logger, options: { monitorCommands?: boolean } = {}): Promise<Suite> {
   const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
-  const mongo = await connectMongo(config.mongoUri, { appName: config.kafka.clientId });
+  const mongo = await connectMongo(config.mongoUri, { appName: config.kafka.clientId, monitorCommands: options.monitorCommands ?? false });
   // All indexes first, before any worker runs (see shared/mongo/indexes.ts).
   await ensureIndexes(mongo.db);
   const redis = makeRedis(config.redisUrl, { name: `${config.kafka.clientId}:suite` });
@@ -71,7 +72,7 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
     await stop().catch(() => undefined);
     throw error;
   }
-  return { workers, stop };
+  return { workers, mongo, stop };
 }
 
 /** Entry point: `node app/main.ts` with the environment already set. */

@@ -11,10 +11,11 @@ export type Mongo = { client: MongoClient; db: Db; writes: MongoWrites; close: (
  * Connects to a MongoDB-wire server (the local stack's, or MongoDB in docker-compose). The database
  * is the one named in the URI's path (`profiles` by default), or `dbName` when given (tests).
  */
-export async function connectMongo(uri: string, options: { dbName?: string; appName?: string } = {}): Promise<Mongo> {
+export async function connectMongo(uri: string, options: { dbName?: string; appName?: string; /** Command monitoring events on the client (the benchmark counts round trips). */ monitorCommands?: boolean } = {}): Promise<Mongo> {
   const client = new MongoClient(uri, {
     appName: options.appName ?? 'customer-profiles',
     serverSelectionTimeoutMS: 10_000,
+    monitorCommands: options.monitorCommands ?? false,
   });
   await client.connect();
   const db = client.db(options.dbName);
