@@ -13,6 +13,7 @@ import type { CommandStartedEvent } from 'mongodb';
 import { startSuite } from '../../app/main.ts';
 import { definitionKey } from '../../workers/profile/store.ts';
 import { loadConfig, type Config } from '../../shared/config.ts';
+import { makeAvroCodec } from '../../shared/avro.ts';
 import { ensureTopics, makeKafka, makeProducer } from '../../shared/kafka.ts';
 import { makeLogger } from '../../shared/logger.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
@@ -112,16 +113,25 @@ suite.mongo.client.on('commandFailed', ended);
 
 const sentAt = new Map<string, number>();
 const seenAt = new Map<string, number>();
+/** Commands answered without an event (refused, or no change): done, but no latency sample. */
+const withoutEvent = new Set<string>();
+const codec = makeAvroCodec(config.registryUrl);
 const events = await observe({
   kafka,
   logger,
   groupId: `${runId}-reader`,
-  topics: [eventTopic],
-  onMessage: (_topic, message, at) => {
+  topics: [eventTopic, names.results],
+  onMessage: async (topic, message, at) => {
+    if (topic === names.results) {
+      const { value } = (await codec.decode(message.value!)) as { value: { commandId: string; status: string; message: string | null } };
+      if (value.status === 'REJECTED' || value.message === 'no change') withoutEvent.add(value.commandId);
+      return;
+    }
     const correlation = message.headers?.[correlationIdHeader]?.toString();
     if (correlation && sentAt.has(correlation) && !seenAt.has(correlation)) seenAt.set(correlation, at);
   },
 });
+const done = (id: string) => seenAt.has(id) || withoutEvent.has(id);
 const send = async (commands: BenchCommand[]) => {
   const at = performance.now();
   for (const { value } of commands) sentAt.set(String(value['commandId']), at);
@@ -142,7 +152,7 @@ const waitFor = async (done: () => boolean, timeoutMs: number) => {
 // A warm-up, so that topics, connections and the number block exist before anything is measured.
 const warmUp = workload({ count: 50, customers, runId: `${runId}-warm`, seed: 3 });
 await send(warmUp);
-await waitFor(() => warmUp.every(({ value }) => seenAt.has(String(value['commandId']))), 60_000);
+await waitFor(() => warmUp.every(({ value }) => done(String(value['commandId']))), 60_000);
 
 // ---------------------------------------------------------------- round trips, one command at a time
 /** Sequential round trips: runs of statements in flight together (a new one starts when none is). */
@@ -165,7 +175,7 @@ for (const [index, command] of probeCommands.entries()) {
   statements.clear();
   recording = true;
   await send([command]);
-  await waitFor(() => seenAt.has(id), 10_000);
+  await waitFor(() => done(id), 10_000);
   // The step ends with its relay step closed, a moment after the event went out.
   await waitFor(() => [...statements.values()].some((statement) => statement.name === 'delete' && statement.collection === 'relaySteps' && statement.endedAt !== null), 2_000).catch(() => undefined);
   recording = false;
@@ -195,7 +205,7 @@ const byType = Object.fromEntries(
 // ---------------------------------------------------------------- latency at fixed rates
 const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number }> = {};
 for (const rate of rates) {
-  const commands = workload({ count: rate * seconds, customers, runId: `${runId}-r${rate}`, seed: 7 });
+  const commands = workload({ count: rate * seconds, customers, runId: `${runId}-r${rate}`, seed: 7 + rate });
   log(`latency: ${rate} commands/s for ${seconds} s`);
   const tickMs = 10;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1_000));
@@ -207,8 +217,8 @@ for (const rate of rates) {
   }
   const achievedRate = (commands.length * 1_000) / (performance.now() - started);
   const ids = commands.map(({ value }) => String(value['commandId']));
-  await progress(`${rate}/s`, () => ids.every((id) => seenAt.has(id)), () => `${ids.filter((id) => seenAt.has(id)).length}/${ids.length} events`, 300_000);
-  const sorted = ids.map((id) => seenAt.get(id)! - sentAt.get(id)!).sort((a, b) => a - b);
+  await progress(`${rate}/s`, () => ids.every(done), () => `${ids.filter(done).length}/${ids.length} answered`, 300_000);
+  const sorted = ids.flatMap((id) => (seenAt.has(id) ? [seenAt.get(id)! - sentAt.get(id)!] : [])).sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 10) / 10;
   latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN) };
 }
