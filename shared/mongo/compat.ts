@@ -2,7 +2,7 @@
 // Stores say what they mean (`insertOnce`, `bulkWrite`, `byIds`, `grouped`); how that is done
 // safely on every server lives here. On MongoDB itself each of these is merely a little careful.
 //
-// The local stack runs FerretDB v1 on SQLite (scripts/stack.sh, patched: see the README), which
+// The local stack runs FerretDB v1 on SQLite (scripts/stack.sh, patched: see docs/local-stack.md), which
 // differs from MongoDB in these ways, each with its answer below:
 // - Several multi-statement writes (bulkWrite, insertMany) running at once on a database can hang
 //   it for good, holding its whole connection pool (SQLite and PostgreSQL backends alike; seen under

@@ -485,7 +485,7 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
     const findings: Record<string, string[]> = {};
     const finding = (kind: string, text: string) => (findings[kind] ??= []).push(text);
 
-    // Results. README: "Every command consumed gets exactly one result … a redelivered or re-sent
+    // Results. docs/commands.md: "Every command consumed gets exactly one result … a redelivered or re-sent
     // command gets the same result again and has no second effect", and results go out in an
     // at-least-once produce (a crash after the produce, before the offset commit, redelivers the
     // batch: the existing SIGKILL test expects the result twice). So the honest contract is: one
@@ -635,7 +635,7 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
     // The DLQ: the workload is valid commands only.
     for (const message of dlq) finding('valid command in the DLQ', `${message.key?.toString()}: ${message.value?.toString().slice(0, 200)}`);
 
-    // Processes: every exit was one of the test's kills — except that README documents that the
+    // Processes: every exit was one of the test's kills — except that docs/operations.md documents that the
     // suite stops ("could not start", exit 1) when a service is away while it starts, which a kill
     // during the MongoDB or Kafka restart provokes; those are counted, and it was started again.
     let exitsAtStart = 0;

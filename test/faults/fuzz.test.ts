@@ -351,7 +351,7 @@ describe(`fuzzed commands (${total}) against a running worker process`, () => {
       throw new Error(`${error.message}; e.g. unanswered: ${JSON.stringify(missing.map((fuzzed) => ({ id: fuzzed.correlationId, kind: fuzzed.kind, value: fuzzed.value?.toString('base64') })))}`);
     });
 
-    // What README promises for bad input: a command with a readable commandId gets exactly one
+    // What docs/commands.md promises for bad input: a command with a readable commandId gets exactly one
     // REJECTED result; a message that cannot be decoded gets exactly one DLQ record, and when a
     // commandId can still be read from it (broken JSON or UTF-8, too large) also its result. So each
     // case has at least one answer, at most one of each kind, and never an ACCEPTED result.

@@ -124,7 +124,7 @@ describe('what Kafka keeps: compacted event topics, bounded retention (SPEC §2,
     for (let index = 0; index < 3; index++) erased.push((await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 3), firstName: `Gone${index}` })).customerNumber!);
     for (const [index, customer] of live.entries()) for (let round = 0; round < index % 3; round++) await run('UpdateProfile', { ...actor, surname: `L${index}-${round}` }, customer);
 
-    /** What a subscriber following README's "Loading an organisation's current state" ends with. */
+    /** What a subscriber following docs/commands.md's "Loading an organisation's current state" ends with. */
     const load = async () => {
       const state = new Map<string, CustomerChanged>();
       for (const { message } of await readToEnd(kafka, [topic])) {

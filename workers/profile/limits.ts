@@ -1,6 +1,6 @@
-// Every limit a command meets (SPEC §3.4), in one place: validation, decisions and the README
-// table all read them from here. Each is chosen so that a profile document, its event and a
-// command's result stay far below MongoDB's 16 MB and Kafka's 1 MB whatever a client sends.
+// Every limit a command meets (SPEC §3.4), in one place: validation, decisions and the limits table
+// of docs/commands.md all read them from here. Each is chosen so that a profile document, its event
+// and a command's result stay far below MongoDB's 16 MB and Kafka's 1 MB whatever a client sends.
 
 export const limits = {
   /** Bytes of one command as it arrives on the topic (JSON or Avro); a larger one is not decoded. */
