@@ -6,7 +6,7 @@
 // by the redelivery of its commands or, failing that, by the sweep. Entries of closed steps stay in
 // their profile until it is next written (clearing them would cost an update per profile).
 import type { Admin, Message, Producer } from 'kafkajs';
-import type { Collection, Db } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import type { AvroCodec, RegisteredType } from './avro.ts';
 import type { ProfileDoc } from './customers/document.ts';
 import type { CommandResult, CustomerChanged } from './customers/model.ts';
@@ -15,7 +15,7 @@ import { customersWithReceipts } from './erasureReceipts.ts';
 import { erasureDueOf, type ScheduleRecord } from './expiry.ts';
 import { makeTopicLimits, sendInChunks, type SendOptions, type UnalignedTopic } from './kafka.ts';
 import type { Logger } from './logger.ts';
-import { byIds, findUpTo } from './mongo/compat.ts';
+import { byIds, findUpTo, inTurn } from './mongo/compat.ts';
 import type { Mongo } from './mongo/connect.ts';
 import type { TopicConfig } from './topicConfigs.ts';
 import { correlationIdHeader, type Topics } from './topics.ts';
@@ -129,13 +129,37 @@ export type OutboxSteps = ReturnType<typeof makeOutboxSteps>;
 export function makeOutboxSteps(mongo: Pick<Mongo, 'db' | 'writes'>) {
   const relaySteps: Collection<RelayStep> = mongo.db.collection('relaySteps');
   const write = mongo.writes.turn;
+  // Group commit: the steps in flight at once (one per partition) open, settle and close theirs in
+  // one statement each.
+  const perGroup = 64;
+  const insertSteps = mongo.writes.grouped<RelayStep, void>(
+    async (steps) => {
+      await inTurn.insertOnce(relaySteps, steps);
+      return steps.map(() => undefined);
+    },
+    { max: perGroup },
+  );
+  const deleteSteps = mongo.writes.grouped<string[], void>(
+    async (batch) => {
+      await relaySteps.deleteMany({ _id: { $in: [...new Set(batch.flat())] } });
+      return batch.map(() => undefined);
+    },
+    { max: perGroup },
+  );
+  const updateSteps = mongo.writes.grouped<AnyBulkWriteOperation<RelayStep>[], void>(
+    async (batch) => {
+      await inTurn.bulkWrite(relaySteps, batch.flat());
+      return batch.map(() => undefined);
+    },
+    { max: perGroup },
+  );
   return {
     /** Records a relay step before its profiles are written, with the version each write expects. */
     async openStep(step: string, writes: { customerNumber: string; organisationId: number; expectedVersion: number | null }[]): Promise<void> {
       const profiles = writes.map((entry) => entry.customerNumber);
       const versions = writes.map((entry) => entry.expectedVersion);
       const organisations = writes.map((entry) => entry.organisationId);
-      await write(() => relaySteps.insertOne({ _id: step, profiles, versions, organisations, at: new Date() }));
+      await insertSteps({ _id: step, profiles, versions, organisations, at: new Date() });
     },
 
     /** Which of these steps are still open (not yet relayed), with the profiles each writes. */
@@ -146,7 +170,7 @@ export function makeOutboxSteps(mongo: Pick<Mongo, 'db' | 'writes'>) {
     /** Records profiles a still open step owes nothing any more (one update per step). */
     async settleProfiles(settled: Map<string, string[]>): Promise<void> {
       if (settled.size === 0) return;
-      await mongo.writes.bulkWrite(relaySteps, [...settled].map(([step, numbers]) => ({ updateOne: { filter: { _id: step }, update: { $addToSet: { settled: { $each: numbers } } } } })));
+      await updateSteps([...settled].map(([step, numbers]) => ({ updateOne: { filter: { _id: step }, update: { $addToSet: { settled: { $each: numbers } } } } })));
     },
 
     /** Steps the sweep found still owed but not settled: looked at again after the others. */
@@ -157,7 +181,7 @@ export function makeOutboxSteps(mongo: Pick<Mongo, 'db' | 'writes'>) {
     /** Steps relayed: one delete for all of them. */
     async closeSteps(steps: Iterable<string>): Promise<void> {
       const ids = [...new Set(steps)];
-      if (ids.length > 0) await write(() => relaySteps.deleteMany({ _id: { $in: ids } }));
+      if (ids.length > 0) await deleteSteps(ids);
     },
 
     /**

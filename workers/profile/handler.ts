@@ -1,5 +1,5 @@
 // One batch of commands from one partition, in steps: each step loads what it decides on
-// (load.ts), decides purely (decide.ts), writes (apply.ts) and relays what it owes (relay.ts).
+// (load.ts), decides purely (decide.ts), writes (apply.ts) and relays what it owes (shared/outbox.ts).
 // Every step is safe to repeat: a write that loses a race (WriteConflict) makes the step run
 // again, and commands already applied are then recognised and answered, not applied twice.
 import { randomUUID } from 'node:crypto';
