@@ -65,9 +65,10 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
         }
       }
     }
-    // The dashboard shows the suite's queues (read from Redis; jobs carry ids only).
+    // The dashboard and the metrics show the suite's queues (read from Redis; jobs carry ids only),
+    // and the metrics its consumer groups' lag (read from Kafka).
     const queueNames = [...new Set(workers.flatMap((worker) => worker.queueNames ?? []))];
-    ops.showQueues(queueNames);
+    ops.watch({ queueNames, consumerGroups: workers.flatMap((worker) => worker.consumerGroups ?? []) });
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;

@@ -1,3 +1,4 @@
+import type { ConsumerGroup } from './consumerLag.ts';
 import type { Logger } from './logger.ts';
 
 /** What every worker hands back when started: enough for /readyz and for a graceful stop. */
@@ -9,8 +10,10 @@ export type RunningWorker = {
   problem?: () => string | null;
   /** Stops taking new work, finishes what is in flight, commits, closes. */
   stop: () => Promise<void>;
-  /** BullMQ queues the worker uses, for the dashboard. */
+  /** BullMQ queues the worker uses, for the dashboard and the queue metrics. */
   queueNames?: string[];
+  /** Kafka consumer groups the worker runs, for the consumer lag metric. */
+  consumerGroups?: ConsumerGroup[];
 };
 
 /**

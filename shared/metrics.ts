@@ -21,9 +21,12 @@ export type Metrics = {
   expirationsOverdue: Gauge;
   /** Customers erased, by reason (deactivated, expired, …). */
   erasuresTotal: Counter<'reason'>;
-  /** Messages behind the group's committed offset, per topic and partition. */
-  consumerLag: Gauge<'topic' | 'partition'>;
+  /** Seconds from a command sent (its Kafka timestamp) to its result acknowledged by Kafka. */
+  commandHandlingSeconds: Histogram;
+  /** Seconds from a customer's erasure due date to its erasure completed. */
+  erasureLagSeconds: Histogram;
 };
+// The consumer groups' lag and the queues' job counts are read at scrape time: see scrapedMetrics.ts.
 
 /** Creates a registry with Node's default process metrics and the suite's named metrics. */
 export function makeMetrics(): Metrics {
@@ -53,10 +56,16 @@ export function makeMetrics(): Metrics {
       labelNames: ['reason'] as const,
       registers,
     }),
-    consumerLag: new Gauge({
-      name: 'profiles_consumer_lag',
-      help: 'Messages behind the consumer group committed offset, per topic and partition',
-      labelNames: ['topic', 'partition'] as const,
+    commandHandlingSeconds: new Histogram({
+      name: 'profiles_command_handling_seconds',
+      help: 'Seconds from a command sent (its Kafka timestamp) to its result acknowledged by Kafka',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers,
+    }),
+    erasureLagSeconds: new Histogram({
+      name: 'profiles_erasure_lag_seconds',
+      help: 'Seconds from a customer erasure due date to the erasure completed',
+      buckets: [1, 5, 15, 30, 60, 300, 900, 3_600, 4 * 3_600, 12 * 3_600, 86_400, 3 * 86_400, 7 * 86_400],
       registers,
     }),
   };

@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job, type JobsOptions, type Processor } from 'bullmq';
+import { MetricsTime, Queue, Worker, type Job, type JobsOptions, type Processor } from 'bullmq';
 
 export type { Job, JobsOptions };
 
@@ -46,5 +46,8 @@ export function makeWorker<Data extends Record<string, unknown>, Result = unknow
     concurrency: options.concurrency ?? 8,
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.lockDurationMs ?? 30_000,
+    // BullMQ's own counts of jobs completed and failed per minute (read by /metrics): a counter per
+    // job and a list of the last hour's minutes per queue in Redis.
+    metrics: { maxDataPoints: MetricsTime.ONE_HOUR },
   });
 }

@@ -2,6 +2,8 @@
 // workers, the metrics registry, and the bull-board dashboard on OPS_PORT.
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../shared/config.ts';
+import type { ConsumerGroup } from '../../shared/consumerLag.ts';
+import { registerConsumerLag, registerQueueMetrics } from '../../shared/scrapedMetrics.ts';
 import type { Admin } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -56,8 +58,11 @@ export function makeSuiteChecks(deps: SuiteChecksDeps): Record<string, Readiness
 export type SuiteOps = {
   metrics: Metrics;
   server: OpsServer;
-  /** Shows these BullMQ queues on the dashboard (its own read-only connections). */
-  showQueues: (names: readonly string[]) => void;
+  /**
+   * Once the workers run: shows their BullMQ queues on the dashboard and in the queue metrics (on
+   * connections of its own), and reads their consumer groups' lag at each scrape. Called once.
+   */
+  watch: (what: { queueNames: readonly string[]; consumerGroups: readonly ConsumerGroup[] }) => void;
   /** Closes the server, then its Kafka admin client. */
   close: () => Promise<void>;
 };
@@ -92,10 +97,11 @@ export async function startSuiteOps(deps: SuiteOpsDeps): Promise<SuiteOps> {
     return {
       metrics,
       server,
-      showQueues: (names) => {
-        if (config.ops.board === 'disabled') return;
-        shown = names.map((name) => makeQueue(name, { redisUrl: config.redisUrl }) as unknown as Queue);
-        server.setQueues(shown);
+      watch: ({ queueNames, consumerGroups }) => {
+        shown = queueNames.map((name) => makeQueue(name, { redisUrl: config.redisUrl }) as unknown as Queue);
+        if (config.ops.board !== 'disabled') server.setQueues(shown);
+        registerQueueMetrics(metrics.registry, { queues: shown });
+        registerConsumerLag(metrics.registry, { admin, groups: consumerGroups });
       },
       close: async () => {
         await server.close();

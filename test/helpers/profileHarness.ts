@@ -50,8 +50,8 @@ export async function startProfileHarness(
   if (options.startWorker !== false) await startWorker();
   const expiryWorkers: RunningWorker[] = [];
   const startExpiryWorkers = async (overrides: Partial<DeletionWorkerDeps> = {}) => {
-    expiryWorkers.push(await startScheduler({ config, kafka, mongo, logger }));
-    expiryWorkers.push(await startDeletionWorker({ config, kafka, mongo, logger, ...overrides }));
+    expiryWorkers.push(await startScheduler({ config, kafka, mongo, logger, metrics }));
+    expiryWorkers.push(await startDeletionWorker({ config, kafka, mongo, logger, metrics, ...overrides }));
   };
   if (options.expiry) await startExpiryWorkers();
 

@@ -59,6 +59,10 @@ describe('expiration and erasure', () => {
     expect(verification.findings).toEqual([]);
     expect(verification.receipt).toMatchObject({ reason: 'EXPIRED', requestedAt: dueAt.replace(/Z$/, 'Z'), steps: ['profile', 'claims', 'jobs', 'event'] });
     expect(JSON.stringify(verification.receipt)).not.toMatch(/Zyxwvut|example\.com|98765432/);
+    // What an operator sees: erasures done within seconds of their date.
+    const metrics = await harness.metrics.registry.metrics();
+    expect(metrics).toMatch(/^profiles_erasure_lag_seconds_count [1-9]/m);
+    expect(metrics).toMatch(/^profiles_erasure_lag_seconds_bucket\{le="5"\} [1-9]/m);
 
     // The email and the account are free again.
     const other = (await run('CreateProfile', { ...creator, firstName: 'New', surname: 'Owner', email })).customerNumber!;

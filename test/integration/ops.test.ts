@@ -134,7 +134,7 @@ describe('ops server', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await response.text();
     expect(text).toContain('profiles_commands_total{type="CreateCustomer",status="accepted",code="OK"} 1');
-    for (const name of ['profiles_dlq_total', 'profiles_event_publish_lag_seconds', 'profiles_expirations_pending', 'profiles_expirations_overdue', 'profiles_erasures_total', 'profiles_consumer_lag', 'process_cpu_seconds_total']) {
+    for (const name of ['profiles_dlq_total', 'profiles_event_publish_lag_seconds', 'profiles_expirations_pending', 'profiles_expirations_overdue', 'profiles_erasures_total', 'profiles_command_handling_seconds', 'profiles_erasure_lag_seconds', 'process_cpu_seconds_total']) {
       expect(text).toContain(`# TYPE ${name}`);
     }
   });

@@ -24,7 +24,7 @@ export type DeletionWorkerDeps = {
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
-  metrics?: Pick<Metrics, 'erasuresTotal'>;
+  metrics?: Pick<Metrics, 'erasuresTotal' | 'erasureLagSeconds'>;
   /** Test hook (fault injection). */
   beforeStep?: EraserDeps['beforeStep'];
   afterStep?: EraserDeps['afterStep'];

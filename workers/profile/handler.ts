@@ -4,7 +4,7 @@
 // again, and commands already applied are then recognised and answered, not applied twice.
 import { randomUUID } from 'node:crypto';
 import type { AvroCodec } from '../../shared/avro.ts';
-import type { Batch } from '../../shared/kafka.ts';
+import type { Batch, KafkaMessage } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { makeApplier } from './apply.ts';
 import type { ValidationOptions } from './commands.ts';
@@ -32,8 +32,11 @@ export type HandlerDeps = {
   maxAttempts?: number;
   /** Which organisations are served (ORGANISATION_IDS). @defaultValue every organisation */
   validation?: ValidationOptions;
-  /** Called with each command's outcome (metrics). */
-  onResult?: (result: CommandResult) => void;
+  /**
+   * Called with each command's outcome once Kafka acknowledged it (metrics), and when the command
+   * was sent (its Kafka timestamp, ms) if it came in this batch.
+   */
+  onResult?: (result: CommandResult, sentAt: number | undefined) => void;
   /** Test hooks for fault injection: after the MongoDB writes of a step, after its produce. */
   hooks?: { afterWrite?: () => void | Promise<void>; afterPublish?: () => void | Promise<void> };
 };
@@ -53,6 +56,18 @@ function segmentsOf(items: Item[]): ({ kind: 'run'; items: Item[] } | { kind: 'm
   return segments;
 }
 
+/** When each command of a window was sent (its Kafka timestamp), by commandId. */
+type SentAt = (commandId: string) => number | undefined;
+function sentAtOf(window: readonly KafkaMessage[], prepared: Prepared): SentAt {
+  const byId = new Map<string, number>();
+  for (const item of prepared.items) {
+    const commandId = item.kind === 'command' ? item.command.commandId : item.meta.commandId;
+    const timestamp = Number(window[item.order]?.timestamp);
+    if (commandId !== null && Number.isFinite(timestamp) && timestamp > 0) byId.set(commandId, timestamp);
+  }
+  return (commandId) => byId.get(commandId);
+}
+
 /** One document per profile, the last written: its pending list holds every earlier one's. */
 const latestOf = (docs: ProfileDoc[]) => [...new Map(docs.map((doc) => [doc._id, doc])).values()];
 
@@ -63,7 +78,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
   const maxAttempts = deps.maxAttempts ?? 8;
 
   /** One step: its runs and merges decided and written in order, then relayed. */
-  async function attempt(prepared: Prepared, now: Date): Promise<void> {
+  async function attempt(prepared: Prepared, now: Date, sentAt: SentAt): Promise<void> {
     const orderOf = new Map(prepared.items.map((item) => [item.kind === 'command' ? item.command.commandId : item.meta.commandId!, item.order]));
     const order = (commandId: string) => orderOf.get(commandId) ?? -1;
     const loose: LooseResult[] = [...prepared.loose];
@@ -77,7 +92,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const publishSoFar = async () => {
       const results = loose.splice(0);
       await relay.publish({ profiles: latestOf(relayed.splice(0)), results, open, stored: checked, order });
-      for (const { result } of results) deps.onResult?.(result);
+      for (const { result } of results) deps.onResult?.(result, sentAt(result.commandId));
     };
 
     for (const segment of segmentsOf(prepared.items)) {
@@ -108,8 +123,8 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const profiles = latestOf(relayed);
     await relay.publish({ profiles, results: loose, dlq: prepared.dlq.map((entry) => entry.record), open, stored: checked, order });
     await deps.hooks?.afterPublish?.();
-    for (const { result } of loose) deps.onResult?.(result);
-    for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result);
+    for (const { result } of loose) deps.onResult?.(result, sentAt(result.commandId));
+    for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result, sentAt(entry.result.commandId));
   }
 
   /** A merge touches two profiles: a small resumable saga of single-document writes. */
@@ -147,10 +162,10 @@ export function makeCommandHandler(deps: HandlerDeps) {
     }
   }
 
-  async function handleStep(batch: Batch, prepared: Prepared, now: Date): Promise<void> {
+  async function handleStep(batch: Batch, prepared: Prepared, now: Date, sentAt: SentAt): Promise<void> {
     for (let attemptNumber = 1; ; attemptNumber++) {
       try {
-        await attempt(prepared, now);
+        await attempt(prepared, now, sentAt);
         return;
       } catch (error) {
         if (!(error instanceof WriteConflict) || attemptNumber >= maxAttempts) throw error;
@@ -167,12 +182,13 @@ export function makeCommandHandler(deps: HandlerDeps) {
         // has more commands in it than a step takes.
         const window = batch.messages.slice(start, start + maxStep);
         const prepared = await prepare({ ...batch, messages: window }, clock(), deps);
+        const sentAt = sentAtOf(window, prepared);
         for (let done = 0; done < window.length; ) {
           // Stopping (SIGTERM, a rebalance): after the step in flight, not after a backlog's batch.
           if (start + done > 0 && stopping()) return 'stopped';
           const rest = done === 0 ? prepared : suffixOf(prepared, done);
           const length = boundedLength(rest.items, window.length - done);
-          await handleStep(batch, length < window.length - done ? prefixOf(rest, length) : rest, clock());
+          await handleStep(batch, length < window.length - done ? prefixOf(rest, length) : rest, clock(), sentAt);
           done += length;
           // Committed step by step, alive to the group coordinator while a backlog's batch takes its time.
           await progress(window[done - 1]!.offset);

@@ -24,12 +24,14 @@ export type ProfileWorkerDeps = {
   kafka: Kafka;
   mongo: Mongo;
   logger: Logger;
-  metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal' | 'eventPublishLagSeconds' | 'consumerLag'>;
+  metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal' | 'eventPublishLagSeconds' | 'commandHandlingSeconds'>;
   /** Test hook: the clock of decisions. @defaultValue () => new Date() */
   clock?: () => Date;
   /** Test hooks for fault injection (see handler.ts). */
   hooks?: HandlerDeps['hooks'];
 };
+
+export const profileGroupId = (env: string) => `customer-profiles-${env}`;
 
 const schemaFile = (name: string) => new URL(`../../schemas/${name}.avsc`, import.meta.url);
 
@@ -83,7 +85,10 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     newUuid: newProfileUuid,
     ...(deps.hooks ? { hooks: deps.hooks } : {}),
     validation: { servesOrganisation: (organisationId) => servesOrganisation(config.organisations, organisationId) },
-    onResult: (outcome) => metrics?.commandsTotal.inc(commandLabels(outcome)),
+    onResult: (outcome, sentAt) => {
+      metrics?.commandsTotal.inc(commandLabels(outcome));
+      if (sentAt !== undefined) metrics?.commandHandlingSeconds.observe(Math.max(0, Date.now() - sentAt) / 1_000);
+    },
   });
 
   const sweep = makeSweep({ db: mongo.db, store, steps, relay, topics: ownTopics, logger });
@@ -93,7 +98,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
 
   const consumer = await runConsumer({
     kafka,
-    groupId: `customer-profiles-${config.env}`,
+    groupId: profileGroupId(config.env),
     topics: [names.commands],
     logger,
     fromBeginning: true,
@@ -109,14 +114,12 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
   consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, () => {
     running = true;
   });
-  // How far each partition is behind its end, after every batch (Prometheus: profiles_consumer_lag).
-  consumer.consumer.on(consumer.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    metrics?.consumerLag.set({ topic: payload.topic, partition: String(payload.partition) }, Number(payload.offsetLag));
-  });
   logger.info({ topics: [names.commands, names.results, names.dlq] }, 'profile worker ready');
 
   return {
     name: 'profile',
+    // Its lag is read from the broker at scrape time (shared/scrapedMetrics.ts).
+    consumerGroups: [{ groupId: profileGroupId(config.env), topics: [names.commands] }],
     isReady: () => running && ownTopics.problem() === null,
     problem: () => ownTopics.problem() ?? (running ? null : 'not consuming'),
     stop: async () => {

@@ -2,6 +2,7 @@
 // (BullMQ) for what is due within the horizon, and reconciles with MongoDB periodically. Wiring only.
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../shared/config.ts';
+import type { ConsumerGroup } from '../../shared/consumerLag.ts';
 import { makeErasureJobs, makeErasureQueue } from '../../shared/erasureQueue.ts';
 import { ensureTopics, runConsumer } from '../../shared/kafka.ts';
 import type { RunningWorker } from '../../shared/lifecycle.ts';
@@ -22,9 +23,10 @@ export type SchedulerDeps = {
   clock?: () => Date;
 };
 
+export const schedulerGroupId = (env: string) => `customer-profiles-scheduler-${env}`;
 export const reconcileQueueName = (env: string) => `expiry-reconcile-${env}`;
 
-export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker & { queueNames: string[] }> {
+export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker & { queueNames: string[]; consumerGroups: ConsumerGroup[] }> {
   const { config, kafka, mongo, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
   const names = topics(config.env);
@@ -59,7 +61,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
 
   const consumer = await runConsumer({
     kafka,
-    groupId: `customer-profiles-scheduler-${config.env}`,
+    groupId: schedulerGroupId(config.env),
     topics: [names.expirations],
     logger,
     fromBeginning: true,
@@ -71,6 +73,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
   return {
     name: 'scheduler',
     queueNames: [erasures.name, reconcileQueue.name],
+    consumerGroups: [{ groupId: schedulerGroupId(config.env), topics: [names.expirations] }],
     isReady: () => reconcileWorker.isRunning(),
     stop: async () => {
       clearInterval(keeper);
