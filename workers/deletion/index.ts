@@ -72,6 +72,8 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
   return {
     name: 'deletion',
     queueName: erasureQueueName(config.env),
+    // For the dashboard and the queue metrics when it runs without the scheduler (WORKERS=deletion).
+    queueNames: [erasureQueueName(config.env)],
     isReady: () => worker.isRunning(),
     stop: async () => {
       // Lets the erasures in flight finish (each step is resumable anyway).
