@@ -14,6 +14,7 @@ import type { CommandOf, CommandResult } from './model.ts';
 import { boundedLength, maxStep, prefixOf, prepare, suffixOf, type Prepared } from './prepare.ts';
 
 import { WriteConflict, type ProfileStore } from './store.ts';
+import { randomTraceIds } from '../../shared/tracing.ts';
 import { entriesOf, type CheckedResults, type LooseResult, type OpenStep, type OutboxSteps, type Relay } from '../../shared/outbox.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 
@@ -83,7 +84,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
     for (const segment of segmentsOf(prepared.items)) {
       if (segment.kind === 'run') {
         const loaded = await loader.load(segment.items);
-        const decision = decideBatch(segment.items, loaded.snapshot, { now, numbers: loaded.numbers, uuid: deps.newUuid, step: randomUUID(), claimKey: store.claimKey });
+        const decision = decideBatch(segment.items, loaded.snapshot, { now, numbers: loaded.numbers, uuid: deps.newUuid, step: randomUUID(), claimKey: store.claimKey, traceIds: randomTraceIds });
         await applier.apply(decision);
         loose.push(...decision.results);
         relayed.push(...decision.relay);
@@ -115,7 +116,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
   /** A merge touches two profiles: a small resumable saga of single-document writes. */
   async function mergeStep(item: Merge, now: Date, loose: LooseResult[], relayed: ProfileDoc[]): Promise<void> {
     const snapshot = await loader.loadMerge(item);
-    const step = decideMergeStep(item, snapshot, { now, step: randomUUID() });
+    const step = decideMergeStep(item, snapshot, { now, step: randomUUID(), traceIds: randomTraceIds });
     const permanentNumber = item.command.payload.permanentCustomerNumber;
     switch (step.kind) {
       case 'replayed':
