@@ -74,3 +74,21 @@ export function traceHeaders(trace: TraceContext | undefined, ids: TraceIds = ra
   const context = trace && parseTraceparent(trace.traceparent) ? trace : continueTrace(undefined, ids);
   return { [traceparentHeader]: context.traceparent, ...(context.tracestate ? { [tracestateHeader]: context.tracestate } : {}) };
 }
+
+/** A span of the worker's own (see shared/telemetry.ts): linked to the traces of the commands it handles, parent of its phases. */
+export type StepSpan = {
+  /** Links the span to these commands' traces (their `traceparent`s; none or invalid: skipped). */
+  link: (traces: Iterable<TraceContext | undefined>) => void;
+  /** Runs `run` in a child span named `name` (ended, with its error if it throws, when `run` settles). */
+  phase: <T>(name: string, run: () => Promise<T>) => Promise<T>;
+};
+
+/** Spans of the workers' steps: exported over OTLP when telemetry is on ({@link noTracing} when off). */
+export type StepTracing = {
+  span: <T>(name: string, attributes: Record<string, string | number>, run: (span: StepSpan) => Promise<T>) => Promise<T>;
+};
+
+const noSpan: StepSpan = { link: () => undefined, phase: (_name, run) => run() };
+
+/** No spans at all: what the workers do when OTEL_EXPORTER_OTLP_ENDPOINT is not set (no SDK loaded). */
+export const noTracing: StepTracing = { span: (_name, _attributes, run) => run(noSpan) };

@@ -3,15 +3,21 @@ import type { IHeaders } from 'kafkajs';
 import { creator, commandJson } from '../helpers/factories.ts';
 import { startProfileHarness, type ProfileHarness } from '../helpers/profileHarness.ts';
 import { waitFor } from '../helpers/services.ts';
+import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { makeStepTracing } from '../../shared/telemetry.ts';
 
 /** SPEC §5: a command's W3C traceparent is continued on its result and its events, as a subscriber sees them. */
 describe('profile worker: trace context through the broker', () => {
   let harness: ProfileHarness;
+  // The worker's own spans (OpenTelemetry, as app/main.ts starts it when OTEL_EXPORTER_OTLP_ENDPOINT is set), kept in memory.
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
   beforeAll(async () => {
-    harness = await startProfileHarness();
+    harness = await startProfileHarness({ workerOverrides: { tracing: makeStepTracing(provider.getTracer('test')) } });
   });
   afterAll(async () => {
     await harness?.close();
+    await provider.shutdown();
   });
 
   const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -61,5 +67,21 @@ describe('profile worker: trace context through the broker', () => {
       expect(fromResult.flags).toBe('01');
       expect(header(result.headers, 'tracestate')).toBeUndefined();
     }
+  });
+
+  it('given a command with a traceparent, then the decode and step spans of the worker link to its trace, and the step has its load, decide, write and relay phases', async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    await create({ traceparent: `00-${traceId}-b7ad6b7169203331-01` });
+
+    const linked = (name: string) => () =>
+      exporter.getFinishedSpans().find((span) => span.name === name && span.links.some((link) => link.context.traceId === traceId && link.context.spanId === 'b7ad6b7169203331'));
+    const step = await waitFor('the step span linked to the command', linked('profile.step'));
+    await waitFor('the decode span linked to the command', linked('profile.decode'));
+    const phases = exporter
+      .getFinishedSpans()
+      .filter((span) => span.parentSpanContext?.spanId === step.spanContext().spanId)
+      .map((span) => span.name);
+    expect(phases).toEqual(expect.arrayContaining(['profile.load', 'profile.decide', 'profile.write', 'profile.relay']));
+    expect(step.attributes).toMatchObject({ 'messaging.destination.name': harness.names.commands });
   });
 });
