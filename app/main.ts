@@ -13,6 +13,8 @@ import { startDeletionWorker } from '../workers/deletion/index.ts';
 import { startProfileWorker } from '../workers/profile/index.ts';
 import { startScheduler } from '../workers/scheduler/index.ts';
 import { startSuiteOps, type SuiteOps } from './ops/suiteOps.ts';
+import type { Telemetry } from '../shared/telemetry.ts';
+import type { StepTracing } from '../shared/tracing.ts';
 
 export const workerNames = ['profile', 'scheduler', 'deletion'] as const;
 export type WorkerName = (typeof workerNames)[number];
@@ -27,8 +29,11 @@ export function parseWorkerNames(value: string | undefined): WorkerName[] {
 
 export type Suite = { workers: RunningWorker[]; mongo: Mongo; stop: () => Promise<void> };
 
-/** `monitorCommands`: the MongoDB client emits command events (for the benchmark's round-trip count). */
-export async function startSuite(config: Config, names: readonly WorkerName[], logger: Logger, options: { monitorCommands?: boolean } = {}): Promise<Suite> {
+/**
+ * `monitorCommands`: the MongoDB client emits command events (for the benchmark's round-trip count).
+ * `tracing`: spans of the profile worker's steps (see {@link startTracing}).
+ */
+export async function startSuite(config: Config, names: readonly WorkerName[], logger: Logger, options: { monitorCommands?: boolean; tracing?: StepTracing } = {}): Promise<Suite> {
   const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
   const mongo = await connectMongo(config.mongoUri, { appName: config.kafka.clientId, monitorCommands: options.monitorCommands ?? false });
   // All indexes first, before any worker runs (see shared/mongo/indexes.ts).
@@ -51,7 +56,7 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
     for (const name of names) {
       switch (name) {
         case 'profile':
-          workers.push(await startProfileWorker({ config, kafka, mongo, metrics: ops.metrics, logger: logger.child({ worker: name }) }));
+          workers.push(await startProfileWorker({ config, kafka, mongo, metrics: ops.metrics, logger: logger.child({ worker: name }), ...(options.tracing ? { tracing: options.tracing } : {}) }));
           break;
         case 'scheduler':
           workers.push(await startScheduler({ config, kafka, mongo, metrics: ops.metrics, logger: logger.child({ worker: name }) }));
@@ -76,6 +81,16 @@ export async function startSuite(config: Config, names: readonly WorkerName[], l
   return { workers, mongo, stop };
 }
 
+/**
+ * OpenTelemetry, only when OTEL_EXPORTER_OTLP_ENDPOINT is set: the SDK is imported then, and not
+ * loaded at all otherwise (the W3C headers on results and events need no SDK).
+ */
+export async function startTracing(env: Record<string, string | undefined>): Promise<Telemetry | null> {
+  if (!env['OTEL_EXPORTER_OTLP_ENDPOINT']) return null;
+  const { startTelemetry } = await import('../shared/telemetry.ts');
+  return startTelemetry({ serviceName: env['OTEL_SERVICE_NAME'] || 'customer-profiles' });
+}
+
 /** Entry point: `node app/main.ts` with the environment already set. */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
   let config: Config;
@@ -90,8 +105,10 @@ export async function main(env: Record<string, string | undefined> = process.env
   }
   const logger = makeLogger({ level: config.logLevel, name: 'customer-profiles' });
   let suite: Suite;
+  let telemetry: Telemetry | null = null;
   try {
-    suite = await startSuite(config, names, logger);
+    telemetry = await startTracing(env);
+    suite = await startSuite(config, names, logger, telemetry ? { tracing: telemetry.tracing } : {});
   } catch (error) {
     // A configuration error found late (e.g. the dashboard's credentials) or a service away at start;
     // shown without any service password (SPEC §7).
@@ -100,7 +117,11 @@ export async function main(env: Record<string, string | undefined> = process.env
     if (error instanceof SuiteError && error.code === 'CONFIG_INVALID') console.error(message);
     process.exit(1);
   }
-  exitOnSignals(logger, suite.stop);
+  exitOnSignals(logger, async () => {
+    await suite.stop();
+    // The spans of the last steps go out before the process ends.
+    await telemetry?.shutdown().catch(() => undefined);
+  });
   if (config.claimKeySecret === developmentClaimKeySecret) {
     logger.warn('CLAIM_KEY_SECRET is not set: claim keys use the public development secret (required with NODE_ENV=production)');
   }

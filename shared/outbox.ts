@@ -19,12 +19,19 @@ import { byIds, findUpTo, inTurn } from './mongo/compat.ts';
 import type { Mongo } from './mongo/connect.ts';
 import type { TopicConfig } from './topicConfigs.ts';
 import { correlationIdHeader, type Topics } from './topics.ts';
+import { traceHeaders, type TraceContext } from './tracing.ts';
 
 /** The idempotency key of a command: its results are stored under it (per organisation). */
 export const commandKey = (organisationId: number | null, commandId: string) => `${organisationId ?? 0}:${commandId}`;
 
 /** A result sent on its own, not inside a profile's pending entries (rejections, no-ops, replays, definitions). */
-export type LooseResult = { key: string | null; result: CommandResult; order: number };
+export type LooseResult = {
+  key: string | null;
+  result: CommandResult;
+  order: number;
+  /** The trace context the result is sent in (its command's, continued); absent: a new trace. */
+  trace?: TraceContext;
+};
 
 /** What a change owes the outside world; removed once relayed. */
 export type PendingEntry = {
@@ -33,6 +40,12 @@ export type PendingEntry = {
   resultKey: string | null;
   result: CommandResult | null;
   events: CustomerChanged[];
+  /**
+   * The trace context its result and events are sent in (its command's, continued): kept in the
+   * entry, so that a relay by another process after a crash sends them in it too. Absent in entries
+   * of older versions of the suite: they are sent in a new trace.
+   */
+  trace?: TraceContext;
 };
 
 /**
@@ -101,10 +114,15 @@ export function stepSettled(id: string, step: OpenStep, seen: (number: string) =
   return step.profiles.every((number, index) => profileSettled(id, step, index, seen(number)));
 }
 
-export const packEntry = ({ commandId, resultKey, result, events }: PendingEntry, step: string): StoredEntry => ({ commandId, resultKey, step, body: JSON.stringify({ result, events }) });
+export const packEntry = ({ commandId, resultKey, result, events, trace }: PendingEntry, step: string): StoredEntry => ({
+  commandId,
+  resultKey,
+  step,
+  body: JSON.stringify(trace ? { result, events, trace } : { result, events }),
+});
 
 export const entriesOf = (doc: ProfileDoc): PendingEntry[] =>
-  doc.pending.map(({ commandId, resultKey, body }) => ({ commandId, resultKey, ...(JSON.parse(body) as Pick<PendingEntry, 'result' | 'events'>) }));
+  doc.pending.map(({ commandId, resultKey, body }) => ({ commandId, resultKey, ...(JSON.parse(body) as Pick<PendingEntry, 'result' | 'events' | 'trace'>) }));
 
 /** The profile with only the entries still owed (their step still open, and not settled for it). */
 export const owedOf = (doc: ProfileDoc, openSteps: ReadonlyMap<string, OpenStep>): ProfileDoc => ({
@@ -265,10 +283,10 @@ export function makeRelay(deps: {
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
 
-  const resultMessage = (key: string | null, result: CommandResult): Message => ({
+  const resultMessage = (key: string | null, result: CommandResult, trace: TraceContext | undefined): Message => ({
     key,
     value: codec.encode(schemas.result, result),
-    headers: { [correlationIdHeader]: result.correlationId },
+    headers: { [correlationIdHeader]: result.correlationId, ...traceHeaders(trace) },
   });
 
   const scheduleMessage = (event: CustomerChanged): Message => {
@@ -287,7 +305,10 @@ export function makeRelay(deps: {
       const profiles = written.map((doc) => owedOf(doc, open)).filter((doc) => doc.pending.length > 0);
       const entries = profiles.flatMap(entriesOf);
       const events = entries.flatMap((entry) => entry.events);
-      const pendingResults: LooseResult[] = entries.flatMap((entry) => (entry.result && entry.commandId ? [{ key: entry.resultKey, result: entry.result, order: order(entry.commandId) }] : []));
+      const eventTraces = entries.flatMap((entry) => entry.events.map(() => entry.trace));
+      const pendingResults: LooseResult[] = entries.flatMap((entry) =>
+        entry.result && entry.commandId ? [{ key: entry.resultKey, result: entry.result, order: order(entry.commandId), ...(entry.trace ? { trace: entry.trace } : {}) }] : [],
+      );
       const allResults = [...pendingResults, ...results].sort((a, b) => a.order - b.order);
       // Without an organisation there is no safe idempotency key: such results are sent, not stored.
       const idOf = (result: CommandResult) => (result.commandId !== '' && result.organisationId !== null ? commandKey(result.organisationId, result.commandId) : null);
@@ -301,14 +322,14 @@ export function makeRelay(deps: {
       // A result stored first (by another process deciding the same command) is the one the client gets.
       const outgoing = allResults.map((entry) => ({ ...entry, result: stored.get(idOf(entry.result) ?? '') ?? entry.result }));
 
-      const eventMessages = await publisher.topicMessages(events);
+      const eventMessages = await publisher.topicMessages(events, eventTraces);
 
       // Every change tells the scheduler when (or that no longer) the customer is to be erased.
       const schedule = events.map(scheduleMessage);
 
       const topicMessages = [
         ...eventMessages,
-        ...(outgoing.length > 0 ? [{ topic: topics.results, messages: outgoing.map(({ key, result }) => resultMessage(key, result)) }] : []),
+        ...(outgoing.length > 0 ? [{ topic: topics.results, messages: outgoing.map(({ key, result, trace }) => resultMessage(key, result, trace)) }] : []),
         ...(dlq.length > 0 ? [{ topic: topics.dlq, messages: dlq }] : []),
         ...(schedule.length > 0 ? [{ topic: topics.expirations, messages: schedule }] : []),
       ];

@@ -8,6 +8,7 @@ import { ensureTopics, type UnalignedTopic } from '../kafka.ts';
 import type { Logger } from '../logger.ts';
 import type { TopicConfig } from '../topicConfigs.ts';
 import { correlationIdHeader, type Topics } from '../topics.ts';
+import { traceHeaders, type TraceContext } from '../tracing.ts';
 import type { CustomerChanged } from './model.ts';
 
 export type EventPublisher = ReturnType<typeof makeEventPublisher>;
@@ -35,20 +36,24 @@ export function makeEventPublisher(deps: {
     for (const name of missing) knownTopics.add(name);
   };
 
-  const eventMessage = (event: CustomerChanged): Message => ({
+  const eventMessage = (event: CustomerChanged, trace: TraceContext | undefined): Message => ({
     key: event.customerNumber,
     value: codec.encode(schema, event),
-    headers: event.correlationId ? { [correlationIdHeader]: event.correlationId } : {},
+    headers: { ...(event.correlationId ? { [correlationIdHeader]: event.correlationId } : {}), ...traceHeaders(trace) },
   });
 
   return {
-    /** The events as the topic messages of one produce, in their order per topic; every topic exists. */
-    async topicMessages(events: readonly CustomerChanged[]): Promise<TopicMessages[]> {
+    /**
+     * The events as the topic messages of one produce, in their order per topic; every topic exists.
+     * `traces`, by index of `events`: the trace context each is sent in (its command's, continued);
+     * an event without one (an erasure) starts a new trace.
+     */
+    async topicMessages(events: readonly CustomerChanged[], traces: readonly (TraceContext | undefined)[] = []): Promise<TopicMessages[]> {
       const byTopic = new Map<string, Message[]>();
-      for (const event of events) {
+      for (const [index, event] of events.entries()) {
         const topic = topics.customerChanged(event.organisationId);
         const list = byTopic.get(topic) ?? [];
-        list.push(eventMessage(event));
+        list.push(eventMessage(event, traces[index]));
         byTopic.set(topic, list);
       }
       await ensureEventTopics([...byTopic.keys()]);

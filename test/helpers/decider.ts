@@ -14,6 +14,7 @@ import { commandKey, entriesOf, packEntry, type LooseResult, type PendingEntry }
 import { changedEvent, type ChangeType } from '../../shared/customers/events.ts';
 import type { ClaimDoc } from '../../shared/customers/claims.ts';
 import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
+import type { TraceIds } from '../../shared/tracing.ts';
 
 export const now = new Date('2026-11-22T12:00:00Z');
 export const stepId = 'step-under-test';
@@ -124,8 +125,14 @@ export function refused(code: RejectionCode, message: string, meta: Partial<Reje
   };
 }
 
+/** A command as it came in a message with a `traceparent` header (see {@link traced}). */
+export const traced = (command: Command, traceparent: string): Omit<CommandItem, 'order'> => ({ kind: 'command', key: keyOf(command), command, trace: { traceparent } });
+
+/** What a step is given: commands, commands with their message's trace context, refused messages. */
+type Input = Command | Omit<CommandItem, 'order'> | Omit<RejectedItem, 'order'>;
+
 /** Commands and refused messages at their place in the step (their order), keyed as a client keys them. */
-export const itemsOf = (inputs: readonly (Command | Omit<RejectedItem, 'order'>)[]): Item[] =>
+export const itemsOf = (inputs: readonly Input[]): Item[] =>
   inputs.map((input, order) => ('kind' in input ? { ...input, order } : ({ kind: 'command', order, key: keyOf(input), command: input } satisfies CommandItem)));
 
 // ---------------------------------------------------------------- stored results
@@ -233,22 +240,29 @@ export class Given {
   }
 
   /** decideBatch on these commands (and refused messages), in this order. */
-  when(...inputs: (Command | Omit<RejectedItem, 'order'>)[]): Decided {
+  when(...inputs: Input[]): Decided {
     let uuids = 0;
     const uuid = () => `uuid${String(++uuids).padStart(28, '0')}`;
-    return new Decided(decideBatch(itemsOf(inputs), this.snapshot(), { now, numbers: this.numbers, uuid, step: stepId, claimKey }));
+    return new Decided(decideBatch(itemsOf(inputs), this.snapshot(), { now, numbers: this.numbers, uuid, step: stepId, claimKey, traceIds: countedTraceIds() }));
   }
 
   /** decideMergeStep on a merge, against the two profiles given (and what is stored of it). */
-  whenMerge(command: CommandOf<'MergeTemporaryProfile'>): MergeStep {
-    const item = { kind: 'command', order: 0, key: keyOf(command), command } as const;
+  whenMerge(command: CommandOf<'MergeTemporaryProfile'>, traceparent?: string): MergeStep {
+    const item = { kind: 'command', order: 0, key: keyOf(command), command, ...(traceparent ? { trace: { traceparent } } : {}) } as const;
     const snapshot = {
       temporary: this.profiles.get(command.customerNumber) ?? null,
       permanent: this.profiles.get(command.payload.permanentCustomerNumber) ?? null,
       stored: this.commands.get(commandKey(command.organisationId, command.commandId)) ?? null,
     };
-    return decideMergeStep(item, snapshot, { now, step: stepId });
+    return decideMergeStep(item, snapshot, { now, step: stepId, traceIds: countedTraceIds() });
   }
+}
+
+/** Trace and span ids counted from 1 (hex, never all zeros). */
+export function countedTraceIds(): TraceIds {
+  let traces = 0;
+  let spans = 0;
+  return { traceId: () => (++traces).toString(16).padStart(32, '0'), spanId: () => (++spans).toString(16).padStart(16, '0') };
 }
 
 export const given = (...profiles: ProfileDoc[]) => new Given(profiles);

@@ -18,6 +18,7 @@ import { limits } from '../../workers/profile/limits.ts';
 import { type UndecodableCode } from '../../workers/profile/messages.ts';
 import { commandTypes, eventTypes, rejectionCodes, type CommandResult, type CustomerChanged, type DeletionReason, type Profile } from '../../workers/profile/model.ts';
 import { clientNameHeader, correlationIdHeader } from '../../shared/topics.ts';
+import { maxTracestateLength, traceparentHeader, tracestateHeader } from '../../shared/tracing.ts';
 
 type Json = Record<string, unknown>;
 
@@ -168,12 +169,14 @@ describe('asyncapi.yaml', () => {
   it('gives the command headers the names, the rule and the requirement the worker applies', () => {
     for (const name of ['jsonCommand', 'avroCommand']) {
       const headers = headersOf('commands', name);
-      expect(sorted(Object.keys(headers.properties))).toEqual(sorted([clientNameHeader, correlationIdHeader]));
+      expect(sorted(Object.keys(headers.properties))).toEqual(sorted([clientNameHeader, correlationIdHeader, traceparentHeader, tracestateHeader]));
       expect(headers.required).toEqual([clientNameHeader]);
       expect(headers.properties[clientNameHeader]?.['pattern']).toBe(clientNamePattern.source);
     }
-    expect(headersOf('results', 'commandResult').required).toEqual([correlationIdHeader]);
-    expect(Object.keys(headersOf('customerChanged', 'customerChanged').properties)).toEqual([correlationIdHeader]);
+    expect(headersOf('results', 'commandResult').required).toEqual([correlationIdHeader, traceparentHeader]);
+    expect(Object.keys(headersOf('customerChanged', 'customerChanged').properties)).toEqual([correlationIdHeader, traceparentHeader, tracestateHeader]);
+    expect(headersOf('customerChanged', 'customerChanged').required).toEqual([traceparentHeader]);
+    expect(document.components().schemas().get('Tracestate')?.maxLength()).toBe(maxTracestateLength);
     expect(document.components().schemas().get('CommandKey')?.maxLength()).toBe(limits.keyBytes);
   });
 

@@ -23,12 +23,15 @@ import {
   setPreference,
   stepId,
   temporary,
+  traced,
   update,
   updateTemporary,
   youngClaim,
 } from '../helpers/decider.ts';
 
 const nowIso = now.toISOString();
+/** The trace context of what a command without one causes: a new trace. */
+const newTrace = { traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/) };
 
 describe('claims raced inside one step', () => {
   it('given two creations with the same email in one step, then the first takes it and the second is EMAIL_TAKEN', () => {
@@ -132,7 +135,7 @@ describe('replays: every outcome is decided once', () => {
 
     const decided = given(permanent('100')).stored(change, stored).when(change);
 
-    expect(decided.loose).toEqual([{ key: keyOf(change), order: 0, result: stored }]);
+    expect(decided.loose).toEqual([{ key: keyOf(change), order: 0, result: stored, trace: newTrace }]);
     expect(decided.loose[0]!.result).toBe(stored);
     expect(decided.decision).toMatchObject({ writes: [], step: null, relay: [], reservations: [], definitions: [] });
   });
@@ -191,6 +194,7 @@ describe('replays: every outcome is decided once', () => {
       {
         key: 'client-key',
         order: 1,
+        trace: newTrace,
         result: {
           commandId: message.meta.commandId,
           correlationId: message.correlationId,
@@ -329,7 +333,7 @@ describe('merges next to concurrent commands', () => {
 
     const step = given(t, permanent('100', { version: 2, relatedCustomerNumbers: ['300'] })).stored(command, stored).whenMerge(command);
 
-    expect(step).toEqual({ kind: 'replayed', result: { key: keyOf(command), order: 0, result: stored }, finish: t, unmark: null });
+    expect(step).toEqual({ kind: 'replayed', result: { key: keyOf(command), order: 0, result: stored, trace: newTrace }, finish: t, unmark: null });
   });
 
   it('given a refused merge replayed while its own mark is still on the temporary profile, then the stored result and the mark is cleared', () => {
@@ -338,7 +342,7 @@ describe('merges next to concurrent commands', () => {
 
     const step = given(temporary('300', { version: 3, mergingInto: '100' }), permanent('100', { status: 'D' })).stored(command, stored).whenMerge(command);
 
-    expect(step).toEqual({ kind: 'replayed', result: { key: keyOf(command), order: 0, result: stored }, finish: null, unmark: { customerNumber: '300', version: 3, permanentNumber: '100' } });
+    expect(step).toEqual({ kind: 'replayed', result: { key: keyOf(command), order: 0, result: stored, trace: newTrace }, finish: null, unmark: { customerNumber: '300', version: 3, permanentNumber: '100' } });
   });
 
   it('given its own mark and a permanent profile deactivated meanwhile, then the merge is refused and the mark cleared', () => {
@@ -436,5 +440,47 @@ describe('preference definitions', () => {
     expect(decided.result(notAllowed)).toMatchObject({ status: 'REJECTED', code: 'PREFERENCE_VALUE_NOT_ALLOWED', version: 2 });
     expect(decided.events('100')).toMatchObject([{ eventType: 'UPDATED', version: 2, profile: { preferences: [{ key: 'assistance', value: 'wheelchair' }] } }]);
     expect(decided.decision.definitions).toEqual([{ organisationId: 1, key: 'assistance', description: null, allowedValues: ['wheelchair', 'guide'] }]);
+  });
+});
+
+describe('trace context (W3C traceparent)', () => {
+  const commandTrace = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const traceIdOf = (traceparent: string | undefined) => traceparent?.split('-')[1];
+  const parentIdOf = (traceparent: string | undefined) => traceparent?.split('-')[2];
+
+  it('given a command with a traceparent, then its result and its event are sent in its trace, under a new parent id', () => {
+    const change = update('1000001', { firstName: 'Ola' });
+
+    const decided = given(permanent('1000001')).when(traced(change, commandTrace));
+
+    const [entry] = decided.newEntries('1000001');
+    expect(entry?.events).toHaveLength(1);
+    expect(traceIdOf(entry?.trace?.traceparent)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(parentIdOf(entry?.trace?.traceparent)).not.toBe('00f067aa0ba902b7');
+    expect(entry?.trace?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  it('given a rejected command with a traceparent and one without, then the first result continues its trace and the second starts a new one', () => {
+    const missing = update('1000009', { firstName: 'Ola' });
+    const untraced = update('1000008', { firstName: 'Kari' });
+
+    const decided = given().when(traced(missing, commandTrace), untraced);
+
+    const [first, second] = decided.loose;
+    expect(first?.result).toMatchObject({ commandId: missing.commandId, code: 'CUSTOMER_NOT_FOUND' });
+    expect(traceIdOf(first?.trace?.traceparent)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(second?.trace?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(traceIdOf(second?.trace?.traceparent)).not.toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
+  it('given a merge with a traceparent, then its result and both its events are sent in its trace', () => {
+    const command = merge('1000002', '1000001');
+
+    const step = given(permanent('1000001'), temporary('1000002')).whenMerge(command, commandTrace);
+
+    if (step.kind !== 'merge') throw new Error(`expected a merge, got ${step.kind}`);
+    const [entry] = entriesOf(step.write.doc);
+    expect(entry?.events.map((event) => event.eventType)).toEqual(['MERGED', 'DELETED']);
+    expect(traceIdOf(entry?.trace?.traceparent)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
   });
 });

@@ -106,3 +106,23 @@ describe('decodeMessage', () => {
     );
   });
 });
+
+describe('decodeMessage: trace context', () => {
+  const json = Buffer.from(JSON.stringify({ commandId: 'c-1', type: 'UpdateProfile' }));
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  it('given a traceparent and tracestate header (any case), then the command carries them', async () => {
+    const decoded = await decode(json, { 'ET-Client-Name': 'acme-shop', TraceParent: traceparent, tracestate: Buffer.from('v=1') });
+    expect(decoded.trace).toEqual({ traceparent, tracestate: 'v=1' });
+  });
+
+  it('given an invalid traceparent, or none, then no trace context (a new trace is started later)', async () => {
+    expect((await decode(json, { 'ET-Client-Name': 'acme-shop', traceparent: 'nope', tracestate: 'v=1' })).trace).toBeUndefined();
+    expect((await decode(json)).trace).toBeUndefined();
+  });
+
+  it('given an undecodable message with a traceparent, then it keeps it for its REJECTED result', async () => {
+    const decoded = await decode(Buffer.from('{"commandId":"c-2",'), { 'ET-Client-Name': 'acme-shop', traceparent });
+    expect(decoded).toMatchObject({ kind: 'undecodable', commandId: 'c-2', trace: { traceparent } });
+  });
+});

@@ -9,12 +9,13 @@ import { changedEvent, deletedEvent } from '../../shared/customers/events.ts';
 import { decide, decideMerge, emailKeyOf, type DecideContext } from './domain.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import { claimLeaseMs, definitionKey, type CommandDoc } from './store.ts';
-import { commandKey, packEntry, type PendingEntry } from '../../shared/outbox.ts';
+import { commandKey, packEntry, type LooseResult, type PendingEntry } from '../../shared/outbox.ts';
+import { continueTrace, type TraceContext, type TraceIds } from '../../shared/tracing.ts';
 import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 import type { ClaimDoc } from '../../shared/customers/claims.ts';
 
 /** A command that passed validation, at its place (`order`) in the step. */
-export type CommandItem = { kind: 'command'; order: number; key: string | null; command: Command };
+export type CommandItem = { kind: 'command'; order: number; key: string | null; command: Command; trace?: TraceContext };
 /** A message refused by validation that can still be answered (it has a commandId). */
 export type RejectedItem = {
   kind: 'rejected';
@@ -25,11 +26,12 @@ export type RejectedItem = {
   clientName: string | null;
   code: RejectionCode;
   message: string;
+  /** The message's trace context (absent: none, or an invalid one). */
+  trace?: TraceContext;
 };
 export type Item = CommandItem | RejectedItem;
 
-/** A result sent on its own, not inside a profile's pending entries (rejections, no-ops, replays, definitions). */
-export type LooseResult = { key: string | null; result: CommandResult; order: number };
+export type { LooseResult };
 
 /** State a run is decided against, read by load.ts. */
 export type Snapshot = {
@@ -59,6 +61,8 @@ export type DecideOptions = {
   /** The relay step of this decision's writes. */
   step: string;
   claimKey: ClaimKey;
+  /** Ids of the trace contexts of results and events: each continues its command's trace (W3C), or starts one. */
+  traceIds: TraceIds;
 };
 
 export type ClaimChanges = {
@@ -166,6 +170,8 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
   const stored = snapshot.commands;
   const results: LooseResult[] = [];
   const toRelay = new Map<string, ProfileDoc>();
+  // What a command causes is sent in a child of its trace (one span: its handling here).
+  const traceOf = (item: Item) => continueTrace(item.trace, options.traceIds);
 
   // Numbers for creations: the one reserved by an earlier attempt, or a new one.
   const fresh = creationsWithoutNumber(items, stored);
@@ -180,13 +186,13 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
     const key = itemKey(item);
     const replay = key === null ? undefined : stored.get(key)?.result;
     if (replay) {
-      results.push({ key: item.key, order: item.order, result: replay });
+      results.push({ key: item.key, order: item.order, result: replay, trace: traceOf(item) });
       // A change whose result was stored may still owe its events (a crash before they went out).
       const holder = item.kind === 'command' ? holderOf(item.command, replay) : null;
       const doc = holder === null ? undefined : snapshot.profiles.get(holder);
       if (item.kind === 'command' && doc?.pending.some((entry) => entry.commandId === item.command.commandId)) toRelay.set(doc._id, doc);
     } else if (item.kind === 'rejected') {
-      results.push({ key: item.key, order: item.order, result: rejectionOf(item, now) });
+      results.push({ key: item.key, order: item.order, result: rejectionOf(item, now), trace: traceOf(item) });
     } else {
       commands.push(item);
     }
@@ -236,21 +242,23 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
   const newDefinitions: PreferenceDefinition[] = [];
   // Outcomes without an effect on a profile, waiting for its next write in this run.
   const held = new Map<string, (PendingEntry & { order: number })[]>();
-  const settle = (command: Command, key: string | null, order: number, result: CommandResult) => {
+  const settle = (command: Command, key: string | null, order: number, result: CommandResult, trace: TraceContext) => {
     decided.set(commandKey(command.organisationId, command.commandId), result);
     const number = target(command);
     const doc = changed.get(number) ?? docs.get(number);
     if (!doc || doc.organisationId !== command.organisationId) {
-      results.push({ key, order, result });
+      results.push({ key, order, result, trace });
       return;
     }
-    held.set(number, [...(held.get(number) ?? []), { commandId: command.commandId, resultKey: key, result, events: [], order }]);
+    held.set(number, [...(held.get(number) ?? []), { commandId: command.commandId, resultKey: key, result, events: [], trace, order }]);
   };
 
-  for (const { command, key, order } of commands) {
+  for (const item of commands) {
+    const { command, key, order } = item;
+    const trace = traceOf(item);
     const earlier = decided.get(commandKey(command.organisationId, command.commandId));
     if (earlier) {
-      results.push({ key, order, result: earlier });
+      results.push({ key, order, result: earlier, trace });
       continue;
     }
     const number = target(command);
@@ -281,21 +289,21 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
     const decision = decide(command, before, context);
     switch (decision.kind) {
       case 'rejected':
-        settle(command, key, order, resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now));
+        settle(command, key, order, resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code: decision.code, message: decision.message, version: decision.version }, now), trace);
         break;
       case 'defined': {
         definitions.set(definitionKey(org, decision.definition.key), decision.definition);
         newDefinitions.push(decision.definition);
         const result = resultOf(commandBase(command), { customerNumber: null, status: 'ACCEPTED' }, now);
         decided.set(commandKey(org, command.commandId), result);
-        results.push({ key, order, result });
+        results.push({ key, order, result, trace });
         break;
       }
       case 'changed': {
         const after = decision.profile;
         const result = resultOf(commandBase(command), { customerNumber: after.customerNumber, status: 'ACCEPTED', message: decision.message, version: after.version }, now);
         if (decision.eventType === null) {
-          settle(command, key, order, result);
+          settle(command, key, order, result, trace);
           break;
         }
         const actor = 'actor' in command.payload ? command.payload.actor : null;
@@ -304,6 +312,7 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
           resultKey: key,
           result,
           events: [changedEvent(after, decision.eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
+          trace,
         };
         decided.set(commandKey(org, command.commandId), result);
         const waiting = (held.get(number) ?? []).map(({ order: _order, ...outcome }) => packEntry(outcome, step));
@@ -322,7 +331,7 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
     }
   }
   // Held outcomes with no write after them order before nothing durable: loose.
-  for (const outcomes of held.values()) for (const { resultKey, result, order } of outcomes) results.push({ key: resultKey, order, result: result! });
+  for (const outcomes of held.values()) for (const { resultKey, result, order, trace } of outcomes) results.push({ key: resultKey, order, result: result!, ...(trace ? { trace } : {}) });
 
   // Claims: take what the run now holds, give back what it let go (see apply.ts for the order).
   const claimChanges = (index: ClaimIndex): ClaimChanges => {
@@ -377,9 +386,10 @@ export type MergeStep =
   /** The permanent profile holds the merge already (a crash after its write): relay it and finish. */
   | { kind: 'written'; permanent: ProfileDoc };
 
-export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeTemporaryProfile'> }, snapshot: MergeSnapshot, options: Pick<DecideOptions, 'now' | 'step'>): MergeStep {
+export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeTemporaryProfile'> }, snapshot: MergeSnapshot, options: Pick<DecideOptions, 'now' | 'step' | 'traceIds'>): MergeStep {
   const { command } = item;
   const { now } = options;
+  const trace = continueTrace(item.trace, options.traceIds);
   const nowIso = now.toISOString();
   const permanentNumber = command.payload.permanentCustomerNumber;
   const { temporary, permanent } = snapshot;
@@ -389,7 +399,7 @@ export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeT
     const refusedMark = replay.status === 'REJECTED' && marked?.mergingInto === permanentNumber && !permanent?.relatedCustomerNumbers.includes(marked._id);
     return {
       kind: 'replayed',
-      result: { key: item.key, order: item.order, result: replay },
+      result: { key: item.key, order: item.order, result: replay, trace },
       finish: replay.status === 'ACCEPTED' ? marked : null,
       unmark: refusedMark ? { customerNumber: marked._id, version: marked.version, permanentNumber } : null,
     };
@@ -398,7 +408,7 @@ export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeT
 
   const reject = (code: RejectionCode, message: string, version: number | null, unmark: boolean): MergeStep => ({
     kind: 'rejected',
-    result: { key: item.key, order: item.order, result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code, message, version }, now) },
+    result: { key: item.key, order: item.order, result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'REJECTED', code, message, version }, now), trace },
     unmark: unmark && temporary ? { customerNumber: temporary._id, version: temporary.version, permanentNumber } : null,
   });
   // Being merged elsewhere: gone for this merge.
@@ -417,6 +427,7 @@ export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeT
     resultKey: item.key,
     result: resultOf(commandBase(command), { customerNumber: command.customerNumber, status: 'ACCEPTED', message: `merged into customer ${permanentNumber}`, version: deleted.version }, now),
     events: [changedEvent(decision.permanent, 'MERGED', cause, nowIso), deleted],
+    trace,
   };
   const doc: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent.pending, packEntry(entry, options.step)] };
   return {

@@ -5,6 +5,7 @@ import type { Message } from 'kafkajs';
 import type { AvroCodec, RegisteredType } from '../../shared/avro.ts';
 import { recordSize, type SendOptions } from '../../shared/kafka.ts';
 import type { Topics } from '../../shared/topics.ts';
+import { tracestateHeader } from '../../shared/tracing.ts';
 import { fitDlqRecord } from './dlq.ts';
 import type { CommandResult } from './model.ts';
 
@@ -23,7 +24,8 @@ export function fitResult(message: Message, budget: number, deps: { codec: AvroC
   if (!Buffer.isBuffer(message.value)) return null;
   const result = deps.result.type.fromBuffer(message.value.subarray(framing)) as CommandResult;
   const short: CommandResult = { ...result, message: shortenedResultMessage, clientName: result.clientName?.slice(0, 128) ?? null, commandType: result.commandType?.slice(0, 64) ?? null };
-  const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, typeof value === 'string' ? value.slice(0, 256) : value]));
+  // A tracestate is bounded where it enters, and cut only between its members (shared/tracing.ts).
+  const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, typeof value === 'string' && name !== tracestateHeader ? value.slice(0, 256) : value]));
   const fitted: Message = { key: message.key, value: deps.codec.encode(deps.result, short), headers };
   if (recordSize(fitted) <= budget) return fitted;
   const rekeyed: Message = { ...fitted, key: result.commandId.slice(0, 128) };

@@ -14,6 +14,7 @@ import type { CommandOf, CommandResult } from './model.ts';
 import { boundedLength, maxStep, prefixOf, prepare, suffixOf, type Prepared } from './prepare.ts';
 
 import { WriteConflict, type ProfileStore } from './store.ts';
+import { noTracing, randomTraceIds, type StepSpan, type StepTracing } from '../../shared/tracing.ts';
 import { entriesOf, type CheckedResults, type LooseResult, type OpenStep, type OutboxSteps, type Relay } from '../../shared/outbox.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 
@@ -32,6 +33,8 @@ export type HandlerDeps = {
   maxAttempts?: number;
   /** Which organisations are served (ORGANISATION_IDS). @defaultValue every organisation */
   validation?: ValidationOptions;
+  /** Spans of each window's decoding and each step's phases (shared/telemetry.ts). @defaultValue no spans */
+  tracing?: StepTracing;
   /**
    * Called with each command's outcome once Kafka acknowledged it (metrics), and when the command
    * was sent (its Kafka timestamp, ms) if it came in this batch.
@@ -76,9 +79,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
   const loader = makeLoader(store, deps.steps, store.claimKey);
   const applier = makeApplier(store, deps.steps);
   const maxAttempts = deps.maxAttempts ?? 8;
+  const tracing = deps.tracing ?? noTracing;
+  const where = (batch: Batch, count: number) => ({ 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.batch.message_count': count });
 
   /** One step: its runs and merges decided and written in order, then relayed. */
-  async function attempt(prepared: Prepared, now: Date, sentAt: SentAt): Promise<void> {
+  async function attempt(prepared: Prepared, now: Date, span: StepSpan, sentAt: SentAt): Promise<void> {
     const orderOf = new Map(prepared.items.map((item) => [item.kind === 'command' ? item.command.commandId : item.meta.commandId!, item.order]));
     const order = (commandId: string) => orderOf.get(commandId) ?? -1;
     const loose: LooseResult[] = [...prepared.loose];
@@ -91,15 +96,17 @@ export function makeCommandHandler(deps: HandlerDeps) {
     /** Sends what is owed so far (before a merge, which must see and order after it). */
     const publishSoFar = async () => {
       const results = loose.splice(0);
-      await relay.publish({ profiles: latestOf(relayed.splice(0)), results, open, stored: checked, order });
+      await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed.splice(0)), results, open, stored: checked, order }));
       for (const { result } of results) deps.onResult?.(result, sentAt(result.commandId));
     };
 
     for (const segment of segmentsOf(prepared.items)) {
       if (segment.kind === 'run') {
-        const loaded = await loader.load(segment.items);
-        const decision = decideBatch(segment.items, loaded.snapshot, { now, numbers: loaded.numbers, uuid: deps.newUuid, step: randomUUID(), claimKey: store.claimKey });
-        await applier.apply(decision);
+        const loaded = await span.phase('profile.load', () => loader.load(segment.items));
+        const decision = await span.phase('profile.decide', async () =>
+          decideBatch(segment.items, loaded.snapshot, { now, numbers: loaded.numbers, uuid: deps.newUuid, step: randomUUID(), claimKey: store.claimKey, traceIds: randomTraceIds }),
+        );
+        await span.phase('profile.write', () => applier.apply(decision));
         loose.push(...decision.results);
         relayed.push(...decision.relay);
         for (const [id, step] of loaded.open) open.set(id, step);
@@ -114,14 +121,14 @@ export function makeCommandHandler(deps: HandlerDeps) {
       // Relay what came before, so the merge sees (and orders after) it — the answers without an
       // effect too: decided again after the merge, they could come out otherwise (per-key order).
       await publishSoFar();
-      await mergeStep(segment.item, now, loose, relayed);
+      await span.phase('profile.merge', () => mergeStep(segment.item, now, loose, relayed));
       // A refused merge has no write to ride in: it is fixed (stored and sent) before the commands
       // after it, which could change its answer if it were decided again after a crash.
       if (loose.length > 0) await publishSoFar();
     }
     await deps.hooks?.afterWrite?.();
     const profiles = latestOf(relayed);
-    await relay.publish({ profiles, results: loose, dlq: prepared.dlq.map((entry) => entry.record), open, stored: checked, order });
+    await span.phase('profile.relay', () => relay.publish({ profiles, results: loose, dlq: prepared.dlq.map((entry) => entry.record), open, stored: checked, order }));
     await deps.hooks?.afterPublish?.();
     for (const { result } of loose) deps.onResult?.(result, sentAt(result.commandId));
     for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result, sentAt(entry.result.commandId));
@@ -130,7 +137,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
   /** A merge touches two profiles: a small resumable saga of single-document writes. */
   async function mergeStep(item: Merge, now: Date, loose: LooseResult[], relayed: ProfileDoc[]): Promise<void> {
     const snapshot = await loader.loadMerge(item);
-    const step = decideMergeStep(item, snapshot, { now, step: randomUUID() });
+    const step = decideMergeStep(item, snapshot, { now, step: randomUUID(), traceIds: randomTraceIds });
     const permanentNumber = item.command.payload.permanentCustomerNumber;
     switch (step.kind) {
       case 'replayed':
@@ -163,15 +170,18 @@ export function makeCommandHandler(deps: HandlerDeps) {
   }
 
   async function handleStep(batch: Batch, prepared: Prepared, now: Date, sentAt: SentAt): Promise<void> {
-    for (let attemptNumber = 1; ; attemptNumber++) {
-      try {
-        await attempt(prepared, now, sentAt);
-        return;
-      } catch (error) {
-        if (!(error instanceof WriteConflict) || attemptNumber >= maxAttempts) throw error;
-        logger.info({ topic: batch.topic, partition: batch.partition, attempt: attemptNumber, reason: error.message }, 'write conflict, deciding the step again');
+    await tracing.span('profile.step', where(batch, prepared.items.length), async (span) => {
+      span.link(prepared.items.map((item) => item.trace));
+      for (let attemptNumber = 1; ; attemptNumber++) {
+        try {
+          await attempt(prepared, now, span, sentAt);
+          return;
+        } catch (error) {
+          if (!(error instanceof WriteConflict) || attemptNumber >= maxAttempts) throw error;
+          logger.info({ topic: batch.topic, partition: batch.partition, attempt: attemptNumber, reason: error.message }, 'write conflict, deciding the step again');
+        }
       }
-    }
+    });
   }
 
   return {
@@ -181,7 +191,11 @@ export function makeCommandHandler(deps: HandlerDeps) {
         // Decoded and validated once per window; handled in one step, or several when one profile
         // has more commands in it than a step takes.
         const window = batch.messages.slice(start, start + maxStep);
-        const prepared = await prepare({ ...batch, messages: window }, clock(), deps);
+        const prepared = await tracing.span('profile.decode', where(batch, window.length), async (span) => {
+          const decoded = await prepare({ ...batch, messages: window }, clock(), deps);
+          span.link(decoded.items.map((item) => item.trace));
+          return decoded;
+        });
         const sentAt = sentAtOf(window, prepared);
         for (let done = 0; done < window.length; ) {
           // Stopping (SIGTERM, a rebalance): after the step in flight, not after a backlog's batch.

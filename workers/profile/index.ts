@@ -17,6 +17,7 @@ import { newProfileUuid } from './ids.ts';
 import { commandLabels } from './labels.ts';
 import { alignOwnTopics } from './ownTopics.ts';
 import { makeProfileStore } from './store.ts';
+import type { StepTracing } from '../../shared/tracing.ts';
 import { makeSweep, sweepIntervalMs } from './sweep.ts';
 
 export type ProfileWorkerDeps = {
@@ -25,6 +26,8 @@ export type ProfileWorkerDeps = {
   mongo: Mongo;
   logger: Logger;
   metrics?: Pick<Metrics, 'commandsTotal' | 'dlqTotal' | 'eventPublishLagSeconds' | 'commandHandlingSeconds'>;
+  /** Spans of its steps, when telemetry is on (app/main.ts). @defaultValue no spans */
+  tracing?: StepTracing;
   /** Test hook: the clock of decisions. @defaultValue () => new Date() */
   clock?: () => Date;
   /** Test hooks for fault injection (see handler.ts). */
@@ -84,6 +87,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     clock: deps.clock ?? (() => new Date()),
     newUuid: newProfileUuid,
     ...(deps.hooks ? { hooks: deps.hooks } : {}),
+    ...(deps.tracing ? { tracing: deps.tracing } : {}),
     validation: { servesOrganisation: (organisationId) => servesOrganisation(config.organisations, organisationId) },
     onResult: (outcome, sentAt) => {
       metrics?.commandsTotal.inc(commandLabels(outcome));

@@ -4,6 +4,7 @@ import type { KafkaMessage } from 'kafkajs';
 import type { AvroCodec } from '../../shared/avro.ts';
 import { DecodeError } from '../../shared/errors.ts';
 import { clientNameHeader, correlationIdHeader } from '../../shared/topics.ts';
+import { maxTracestateLength, traceContextOf, traceparentHeader, tracestateHeader, type TraceContext } from '../../shared/tracing.ts';
 import { checkCommandSize, type CommandHeaders } from './commands.ts';
 import type { RejectionCode } from './model.ts';
 
@@ -12,9 +13,11 @@ import type { RejectionCode } from './model.ts';
 export type UndecodableCode = 'EMPTY_MESSAGE' | 'TOO_LARGE' | 'MALFORMED_UTF8' | 'MALFORMED_JSON' | 'NOT_AN_OBJECT' | 'MALFORMED_AVRO' | 'UNKNOWN_SCHEMA' | 'NOT_AVRO_SCHEMA';
 
 export type Decoded =
-  | { kind: 'command'; raw: unknown; headers: CommandHeaders }
+  | { kind: 'command'; raw: unknown; headers: CommandHeaders; trace?: TraceContext }
   | {
       kind: 'undecodable';
+      /** The message's valid trace context (continued on its result), if it has one. */
+      trace?: TraceContext;
       code: UndecodableCode;
       message: string;
       commandId: string | null;
@@ -31,7 +34,7 @@ const maxHeaderValueLength = 256;
  * {@link maxHeaderValueLength} characters of it. Linear in the number of headers: a message may
  * carry hundreds of thousands.
  */
-export function headerValue(message: Pick<KafkaMessage, 'headers'>, name: string): string | null {
+export function headerValue(message: Pick<KafkaMessage, 'headers'>, name: string, maxLength = maxHeaderValueLength): string | null {
   const headers = message.headers ?? {};
   const wanted = name.toLowerCase();
   const key = Object.hasOwn(headers, name) ? name : Object.keys(headers).find((candidate) => candidate.toLowerCase() === wanted);
@@ -40,8 +43,8 @@ export function headerValue(message: Pick<KafkaMessage, 'headers'>, name: string
   const first = Array.isArray(value) ? value[0] : value;
   if (first === undefined) return null;
   // Only a bounded prefix is decoded (4 bytes at most per character).
-  const text = (typeof first === 'string' ? first.slice(0, 4 * maxHeaderValueLength) : first.subarray(0, 4 * maxHeaderValueLength).toString('utf8')).trim();
-  return text.length > 0 ? text.slice(0, maxHeaderValueLength) : null;
+  const text = (typeof first === 'string' ? first.slice(0, 4 * maxLength) : first.subarray(0, 4 * maxLength).toString('utf8')).trim();
+  return text.length > 0 ? text.slice(0, maxLength) : null;
 }
 
 /**
@@ -77,8 +80,12 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
   const place = `${position.topic}/${position.partition}/${message.offset}`;
   const clientName = headerValue(message, clientNameHeader);
   const headersFor = (commandId: string | null): CommandHeaders => ({ clientName, correlationId: correlationIdOf(message, commandId ?? place) });
+  // One character more than is kept: a longer tracestate loses its last members, not a part of one.
+  const trace = traceContextOf(headerValue(message, traceparentHeader), headerValue(message, tracestateHeader, maxTracestateLength + 1));
+  const traced = trace ? { trace } : {};
   const undecodable = (code: UndecodableCode, text: string, commandId: string | null = null): Decoded => ({
     kind: 'undecodable',
+    ...traced,
     code,
     message: text,
     commandId,
@@ -119,7 +126,7 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
       payload = decoded.payload; // validation names the field
     }
     const raw = { commandId: decoded.commandId, type: decoded.type, organisationId: decoded.organisationId, payload, ...(decoded.customerNumber !== null ? { customerNumber: decoded.customerNumber } : {}) };
-    return { kind: 'command', raw, headers: headersFor(decoded.commandId) };
+    return { kind: 'command', raw, headers: headersFor(decoded.commandId), ...traced };
   }
 
   let text: string;
@@ -141,5 +148,5 @@ export async function decodeMessage(message: KafkaMessage, position: { topic: st
     return undecodable('NOT_AN_OBJECT', 'a command must be a JSON object');
   }
   const commandId = (parsed as { commandId?: unknown }).commandId;
-  return { kind: 'command', raw: parsed, headers: headersFor(typeof commandId === 'string' ? commandId : null) };
+  return { kind: 'command', raw: parsed, headers: headersFor(typeof commandId === 'string' ? commandId : null), ...traced };
 }

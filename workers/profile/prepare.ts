@@ -72,12 +72,14 @@ export async function prepare(batch: Batch, now: Date, deps: PrepareDeps): Promi
   for (const [order, message] of batch.messages.entries()) {
     const decoded = await decodeMessage(message, batch, codec);
     const key = message.key && message.key.length > limits.keyBytes ? null : keyOf(message);
+    // The message's trace context, continued on what it causes (decide.ts).
+    const traced = decoded.trace ? { trace: decoded.trace } : {};
     if (decoded.kind === 'undecodable') {
       prepared.dlq.push({ order, record: dlqRecordOf(message, batch, { code: decoded.code, message: decoded.message }) });
       logger.warn({ code: decoded.code, topic: batch.topic, partition: batch.partition, offset: message.offset, correlationId: decoded.headers.correlationId }, 'undecodable command sent to the DLQ');
       if (decoded.commandId !== null) {
         const meta: PartialMeta = { commandId: decoded.commandId, organisationId: null, customerNumber: null, commandType: null };
-        prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: decoded.resultCode, message: `undecodable: ${decoded.message}` });
+        prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: decoded.resultCode, message: `undecodable: ${decoded.message}`, ...traced });
       }
       continue;
     }
@@ -91,12 +93,12 @@ export async function prepare(batch: Batch, now: Date, deps: PrepareDeps): Promi
       // could outgrow what MongoDB stores. Answered without it.
       const { command } = validation;
       const meta: PartialMeta = { commandId: command.commandId, organisationId: command.organisationId, customerNumber: command.customerNumber, commandType: command.type };
-      prepared.items.push({ kind: 'rejected', order, key: null, meta, correlationId: command.correlationId, clientName: command.clientName, code: 'LIMIT_EXCEEDED', message: `Kafka key: at most ${limits.keyBytes} bytes` });
+      prepared.items.push({ kind: 'rejected', order, key: null, meta, correlationId: command.correlationId, clientName: command.clientName, code: 'LIMIT_EXCEEDED', message: `Kafka key: at most ${limits.keyBytes} bytes`, ...traced });
     } else if (validation.ok) {
-      prepared.items.push({ kind: 'command', order, key, command: validation.command });
+      prepared.items.push({ kind: 'command', order, key, command: validation.command, ...traced });
     } else if (validation.meta.commandId !== null) {
       const { rejection, meta } = validation;
-      prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: rejection.code, message: rejection.message });
+      prepared.items.push({ kind: 'rejected', order, key, meta, correlationId: decoded.headers.correlationId, clientName: decoded.headers.clientName, code: rejection.code, message: rejection.message, ...traced });
     } else {
       // Without a commandId nobody can be answered: the DLQ tells the operators.
       prepared.dlq.push({ order, record: dlqRecordOf(message, batch, { code: validation.rejection.code, message: validation.rejection.message }) });
