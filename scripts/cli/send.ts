@@ -57,6 +57,7 @@ export async function sendCommand(command: Record<string, unknown>, options: Sen
   let done: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (done = resolve));
   let resultCode: number | undefined;
+  const early: string[] = [];
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [...ends.keys()], fromBeginning: false });
@@ -68,12 +69,16 @@ export async function sendCommand(command: Record<string, unknown>, options: Sen
         const { value } = (await codec.decode(message.value)) as { value: Record<string, unknown> };
         if (topic === names.results && value['commandId'] === commandId && resultCode === undefined) {
           console.log(JSON.stringify({ result: value }, null, 2));
+          // Events read before the result (another topic, another partition): printed after it.
+          for (const event of early.splice(0)) console.log(event);
           const exitCode = value['status'] === 'ACCEPTED' ? sendExitCodes.accepted : sendExitCodes.rejected;
           resultCode = exitCode;
           if (options.events) setTimeout(() => done(exitCode), eventGraceMs);
           else done(exitCode);
         } else if (topic !== names.results && value['correlationId'] === correlationId) {
-          console.log(JSON.stringify({ event: { topic, key: message.key?.toString(), ...value } }, null, 2));
+          const printed = JSON.stringify({ event: { topic, key: message.key?.toString(), ...value } }, null, 2);
+          if (resultCode === undefined) early.push(printed);
+          else console.log(printed);
         }
       },
     });
