@@ -1,7 +1,8 @@
 // Writes what decide.ts decided, in the order that keeps every crash recoverable: numbers reserved,
-// values claimed and the relay step recorded before the profiles are written (so a redelivery
-// reuses the numbers, no profile holds a value without its claim, and the sweep finds what the
-// writes owe); values let go are given back after. A write that lost a race throws WriteConflict.
+// then values claimed, and the relay step recorded, before the profiles are written (so a
+// redelivery reuses the numbers and owns the claims taken for them, no profile holds a value
+// without its claim, and the sweep finds what the writes owe); values let go are given back after.
+// A write that lost a race throws WriteConflict.
 import type { MergeStep, StepDecision, Unmark } from './decide.ts';
 import type { ProfileStore } from './store.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
@@ -14,13 +15,12 @@ export function makeApplier(store: ProfileStore, steps: Pick<OutboxSteps, 'openS
     /** The writes of a run; what it gives back is given back once the profiles are written. */
     async apply(decision: StepDecision): Promise<void> {
       const { claims, step } = decision;
-      await Promise.all([
-        store.reserveCreations(decision.reservations),
-        store.emails.take(claims.emails.take),
-        store.accounts.take(claims.accounts.take),
-        step ? steps.openStep(step.id, step.writes) : undefined,
-        store.putDefinitions(decision.definitions),
-      ]);
+      const take = () => Promise.all([store.emails.take(claims.emails.take), store.accounts.take(claims.accounts.take)]);
+      // Numbers before claims: a claim taken for a new number counts as its creation's own only
+      // once the number is reserved for it (else, after a crash, the claim would block the
+      // creation's redelivery, which takes another number).
+      const reserved = decision.reservations.length > 0 ? store.reserveCreations(decision.reservations) : null;
+      await Promise.all([reserved?.then(take) ?? take(), step ? steps.openStep(step.id, step.writes) : undefined, store.putDefinitions(decision.definitions)]);
       await store.writeProfiles(decision.writes);
       await Promise.all([store.emails.release(claims.emails.release), store.accounts.release(claims.accounts.release)]);
     },

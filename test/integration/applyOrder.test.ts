@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { makeClaimKey } from '../../shared/customers/claims.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
+import { makeOutboxSteps } from '../../shared/outbox.ts';
+import { benchProfile } from '../../scripts/bench/expiryData.ts';
+import { makeApplier } from '../../workers/profile/apply.ts';
+import type { StepDecision } from '../../workers/profile/decide.ts';
+import { makeProfileStore, WriteConflict } from '../../workers/profile/store.ts';
+import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+
+const now = '2026-12-01T12:00:00.000Z';
+
+describe('the order of a step\'s writes (apply.ts)', () => {
+  const config = testConfig();
+
+  it('given a creation whose number another process reserved first, then its claims are not taken: a claim counts as a creation\'s own only for its reserved number', async () => {
+    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('apply').replace('-', '_') });
+    cleanup(async () => {
+      await mongo.db.dropDatabase();
+      await mongo.close();
+    });
+    const store = makeProfileStore(mongo, { claimKey: makeClaimKey('a-test-secret-of-at-least-32-characters') });
+    await store.ensureIndexes();
+    // Another process decided the same creation first and reserved number 2000001 for it.
+    await store.reserveCreations([{ _id: '1:create-1', customerNumber: '2000001', resultKey: '' }]);
+
+    const profile: ProfileDoc = { ...benchProfile(2, { base: 2_000_000, expirationDate: now, now }), profileType: 'S', status: 'A', expirationDate: null, pending: [] };
+    const decision: StepDecision = {
+      results: [],
+      relay: [profile],
+      writes: [{ doc: profile, expectedVersion: null }],
+      step: { id: 'step-1', writes: [{ customerNumber: profile._id, organisationId: 1, expectedVersion: null }] },
+      reservations: [{ _id: '1:create-1', customerNumber: profile._id, resultKey: '' }],
+      claims: { emails: { take: [{ _id: 'email-claim', customerNumber: profile._id, staleOwner: null }], release: [] }, accounts: { take: [], release: [] } },
+      definitions: [],
+    };
+    await expect(makeApplier(store, makeOutboxSteps(mongo)).apply(decision)).rejects.toBeInstanceOf(WriteConflict);
+
+    expect((await store.emails.find(['email-claim'])).size).toBe(0);
+    expect((await store.findProfiles([profile._id])).size).toBe(0);
+  });
+});
