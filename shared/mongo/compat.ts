@@ -12,6 +12,10 @@
 //   on bulks of more than its pool of 100 (the local build is patched). → Bulk writes go in chunks.
 // - It hangs on a bulk insert with many duplicate keys, and on concurrent upserts. → No upserts;
 //   `insertOnce` inserts only, and looks first when many of the documents may be there already.
+// - `findOneAndUpdate` with `$inc` is not atomic across connections: two processes incrementing
+//   one counter lose updates (800 concurrent increments from two clients: 183 values handed out
+//   twice). → Nothing counts with `$inc`; a sequence is claimed by inserting a unique `_id` per
+//   value or block (an insert of a duplicate `_id` fails on every server).
 // - It keeps an SQLite connection per open cursor. → `byIds` and `findUpTo` read in one batch, so
 //   the server closes the cursor at once.
 // - createIndexes while other operations are in flight can deadlock (its metadata lock waits for

@@ -31,7 +31,15 @@ type StoredCommand = { _id: string; customerNumber?: string; result?: CommandRes
 export const claimLeaseMs = 60_000;
 
 type DefinitionDoc = PreferenceDefinition & { _id: string };
-type CounterDoc = { _id: string; next: number };
+/** The old counter (`next`: numbers handed out) and the claimed blocks (`at`: when). */
+type CounterDoc = { _id: string; next?: number; at?: Date };
+
+/** Customer numbers per block: one round trip hands out this many. */
+const numberBlockSize = 1_000;
+const maxBlock = 9_999_999;
+/** A block's document: its index zero-padded, so that the last one sorts last. */
+const blockId = (index: number) => `customerNumberBlock:${String(index).padStart(String(maxBlock).length, '0')}`;
+const blockIndexOf = (id: string) => Number(id.slice(id.indexOf(':') + 1));
 
 /** First customer number; numbers are never reused. */
 const customerNumberBase = 1_000_000;
@@ -58,8 +66,6 @@ export type ProfileStoreOptions = {
    * so the claim collections never hold an email address or an account id, even hashed plainly.
    */
   claimKey: ClaimKey;
-  /** Customer numbers reserved per round trip. @defaultValue 1_000 */
-  numberBlockSize?: number;
 };
 
 export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: ProfileStoreOptions) {
@@ -71,7 +77,6 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
   const accounts: Collection<ClaimDoc> = db.collection('accountClaims');
   const definitions: Collection<DefinitionDoc> = db.collection('preferenceDefinitions');
   const counters: Collection<CounterDoc> = db.collection('counters');
-  const blockSize = options.numberBlockSize ?? 1_000;
   const write = mongo.writes.turn;
   /**
    * Group commit: the statements of the steps in flight at once (one per partition) go out together,
@@ -140,6 +145,26 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
   const writeProfileGroup = guardedWrites(profiles, (written, stored) => stored !== undefined && stored.version === written.version && stored.pending.at(-1)?.step === written.pending.at(-1)?.step);
   const insertResults = groupedInserts(commands);
   const insertReservations = groupedInserts(commands);
+  /** The block to try first at the next claim (the one after the last this process saw taken). */
+  let nextBlock: number | null = null;
+  /**
+   * Claims the next free block of customer numbers by inserting its document: an insert of a unique
+   * `_id` is atomic on every server, where an `$inc` is not on the local one (see compat.ts). A block
+   * claimed by another process first is skipped. The first claim starts after the last block
+   * claimed and after the numbers the old counter (`customerNumber`, an `$inc`) handed out.
+   */
+  async function claimBlock(): Promise<number> {
+    if (nextBlock === null) {
+      const [last] = await counters.find({ _id: { $gte: blockId(0), $lte: blockId(maxBlock) } }, { sort: { _id: -1 }, limit: 1, batchSize: 2 }).toArray();
+      const legacy = await counters.findOne({ _id: 'customerNumber' });
+      nextBlock = Math.max(last ? blockIndexOf(last._id) + 1 : 0, Math.ceil((legacy?.next ?? 0) / numberBlockSize));
+    }
+    for (;;) {
+      const index = nextBlock++;
+      const taken = await mongo.writes.insertOnce(counters, [{ _id: blockId(index), at: new Date() }]);
+      if (taken.size === 0) return index;
+    }
+  }
   let block = { next: 0, end: 0 };
 
   const claimsOf = (collection: Collection<ClaimDoc>) => {
@@ -200,17 +225,13 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
       return new Map([...docs].map(([id, { _id, ...definition }]) => [id, definition]));
     },
 
-    /** Customer numbers from a block reserved in one round trip per `numberBlockSize` creations. */
+    /** Customer numbers from blocks of {@link numberBlockSize}, one round trip per block (see `claimBlock`). */
     async allocateNumbers(count: number): Promise<string[]> {
       const numbers: string[] = [];
       while (numbers.length < count) {
         if (block.next >= block.end) {
-          const size = Math.max(blockSize, count - numbers.length);
-          // The counter document exists from start-up on (ensureIndexes): no upsert here (see putResults).
-          const counter = await write(() => counters.findOneAndUpdate({ _id: 'customerNumber' }, { $inc: { next: size } }, { returnDocument: 'after' }));
-          if (!counter) throw new Error('the customer number counter is missing (ensureIndexes creates it)');
-          const end = counter.next;
-          block = { next: end - size, end };
+          const index = await claimBlock();
+          block = { next: index * numberBlockSize, end: (index + 1) * numberBlockSize };
         }
         numbers.push(String(customerNumberBase + block.next++));
       }
