@@ -3,13 +3,11 @@ import { makeClaimKey } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
 import { makeOutboxSteps } from '../../shared/outbox.ts';
-import { benchProfile } from '../../scripts/bench/expiryData.ts';
+import { permanent } from '../helpers/decider.ts';
 import { makeApplier } from '../../workers/profile/apply.ts';
 import type { StepDecision } from '../../workers/profile/decide.ts';
 import { makeProfileStore, WriteConflict } from '../../workers/profile/store.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
-
-const now = '2026-12-01T12:00:00.000Z';
 
 describe('the order of a step\'s writes (apply.ts)', () => {
   const config = testConfig();
@@ -25,7 +23,7 @@ describe('the order of a step\'s writes (apply.ts)', () => {
     // Another process decided the same creation first and reserved number 2000001 for it.
     await store.reserveCreations([{ _id: '1:create-1', customerNumber: '2000001', resultKey: '' }]);
 
-    const profile: ProfileDoc = { ...benchProfile(2, { base: 2_000_000, expirationDate: now, now }), profileType: 'S', status: 'A', expirationDate: null, pending: [] };
+    const profile: ProfileDoc = permanent('2000002');
     const decision: StepDecision = {
       results: [],
       relay: [profile],

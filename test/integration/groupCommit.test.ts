@@ -4,7 +4,7 @@ import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
 import { makeOutboxSteps } from '../../shared/outbox.ts';
 import { makeProfileStore, WriteConflict } from '../../workers/profile/store.ts';
-import { benchProfile } from '../../scripts/bench/expiryData.ts';
+import { permanent } from '../helpers/decider.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 
 /** A promise and the function that settles it. */
@@ -16,15 +16,8 @@ function gate() {
 
 const now = '2026-12-01T12:00:00.000Z';
 /** A stored profile at `version`, its last write from relay step `step`. */
-const profile = (number: number, version: number, step: string): ProfileDoc => ({
-  ...benchProfile(number, { base: 7_000_000, expirationDate: now, now }),
-  profileType: 'S',
-  status: 'A',
-  expirationDate: null,
-  email: null,
-  version,
-  pending: [{ commandId: `c-${number}-${version}`, resultKey: null, step, body: '{}' }],
-});
+const profile = (number: number, version: number, step: string): ProfileDoc =>
+  permanent(String(7_000_000 + number), { version, pending: [{ commandId: `c-${number}-${version}`, resultKey: null, step, body: '{}' }] });
 
 describe('group commit: the writes of the steps in flight at once, in one statement per kind', () => {
   const config = testConfig();

@@ -10,19 +10,29 @@ import type { OutboxSteps } from '../../shared/outbox.ts';
 
 export type Applier = ReturnType<typeof makeApplier>;
 
+/**
+ * Every write of a wave, settled before the first failure is thrown: a step that lost a race is
+ * decided again only once none of its writes is still on its way (else the retry could meet them).
+ */
+async function allWritten(writes: readonly (Promise<unknown> | undefined)[]): Promise<void> {
+  const outcomes = await Promise.allSettled(writes);
+  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 export function makeApplier(store: ProfileStore, steps: Pick<OutboxSteps, 'openStep'>) {
   return {
     /** The writes of a run; what it gives back is given back once the profiles are written. */
     async apply(decision: StepDecision): Promise<void> {
       const { claims, step } = decision;
-      const take = () => Promise.all([store.emails.take(claims.emails.take), store.accounts.take(claims.accounts.take)]);
+      const take = () => allWritten([store.emails.take(claims.emails.take), store.accounts.take(claims.accounts.take)]);
       // Numbers before claims: a claim taken for a new number counts as its creation's own only
       // once the number is reserved for it (else, after a crash, the claim would block the
       // creation's redelivery, which takes another number).
       const reserved = decision.reservations.length > 0 ? store.reserveCreations(decision.reservations) : null;
-      await Promise.all([reserved?.then(take) ?? take(), step ? steps.openStep(step.id, step.writes) : undefined, store.putDefinitions(decision.definitions)]);
+      await allWritten([reserved?.then(take) ?? take(), step ? steps.openStep(step.id, step.writes) : undefined, store.putDefinitions(decision.definitions)]);
       await store.writeProfiles(decision.writes);
-      await Promise.all([store.emails.release(claims.emails.release), store.accounts.release(claims.accounts.release)]);
+      await allWritten([store.emails.release(claims.emails.release), store.accounts.release(claims.accounts.release)]);
     },
 
     /** 1. Marks the temporary profile: from then on no other command, nor its erasure, touches it. */
