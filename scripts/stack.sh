@@ -19,7 +19,7 @@ CACHE=${PROFILES_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/customer-profiles-
 KAFKA_VERSION=4.4.0
 APICURIO_VERSION=3.3.3
 FERRETDB_VERSION=v1.24.2
-FERRETDB_PATCH=-p5 # part of the build cache key: bump it when scripts/stack/ferretdb-*.patch changes
+FERRETDB_PATCH=-p6 # part of the build cache key: bump it when scripts/stack/ferretdb-*.patch changes
 
 KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 SCHEMA_REGISTRY_URL=${SCHEMA_REGISTRY_URL:-http://127.0.0.1:8081/apis/ccompat/v7}
@@ -182,9 +182,12 @@ install_ferretdb() {
   # The module zip lacks the generated build/version/version.txt, without which FerretDB panics.
   cp -r "$src" "$work/src" && chmod -R u+w "$work/src"
   echo "$FERRETDB_VERSION" >"$work/src/build/version/version.txt"
-  # Three fixes to v1's SQLite backend (see the patch): it never used its own _id index (every
-  # lookup, update and delete scanned the table), `_id: {$in: [...]}` is pushed down to that
-  # index, and a bulk update no longer holds a pooled connection per statement until it ends.
+  # Fixes to v1's SQLite backend (see the patch and docs/local-stack.md): it never used its own
+  # _id index (every lookup, update and delete scanned the table); `_id: {$in: [...]}` is pushed
+  # down to that index and matched from a set; a bulk update no longer holds a pooled connection
+  # per statement; an update or delete command runs in one transaction (one commit per bulk
+  # instead of per statement, and with _txlock=immediate a version-guarded replace is atomic:
+  # two connections could both win it before); no leak-tracking call stacks outside debug builds.
   patch -s -p1 -d "$work/src" <"$ROOT/scripts/stack/ferretdb-$FERRETDB_VERSION-sqlite.patch" ||
     fail "patching FerretDB $FERRETDB_VERSION with scripts/stack/ferretdb-$FERRETDB_VERSION-sqlite.patch"
   cat >"$work/go.mod" <<EOF
@@ -209,7 +212,7 @@ start_ferretdb() {
   install_ferretdb
   mkdir -p "$STACK_DIR/data/ferretdb" "$STACK_DIR/run/ferretdb-state"
   log "mongodb: starting FerretDB on $host:$port (SQLite)"
-  start_bg mongodb "$dir/ferretdb" --handler=sqlite --sqlite-url="file:$STACK_DIR/data/ferretdb/?_pragma=synchronous(normal)" \
+  start_bg mongodb "$dir/ferretdb" --handler=sqlite --sqlite-url="file:$STACK_DIR/data/ferretdb/?_pragma=synchronous(normal)&_txlock=immediate" \
     --listen-addr="$host:$port" --state-dir="$STACK_DIR/run/ferretdb-state" --debug-addr=127.0.0.1:0 \
     --telemetry=disable --log-level=warn
   wait_for mongodb 60 "$STACK_DIR/run/mongodb.pid" mongodb "$MONGODB_URI"

@@ -83,4 +83,64 @@ describe('mongo adapter', () => {
     expect((await docs.deleteMany({ value: { $in: ['b', 'c'] } })).deletedCount).toBe(1);
     expect(await ids({})).toEqual(['a', 'array', 'missing', 'null', 'number', 'object']);
   });
+
+  // The profile worker reads by long `_id: {$in}` lists (the patch matches them from a set).
+  it('_id $in with many strings matches exactly those ids, with or without other conditions', async () => {
+    const db = await freshDatabase('idin');
+    const docs = db.collection<{ _id: string | number; value: string }>('docs');
+    await docs.insertMany([...Array.from({ length: 40 }, (_, i) => ({ _id: `id-${i}`, value: i % 2 === 0 ? 'even' : 'odd' })), { _id: 7, value: 'number' }]);
+    const wanted = [...Array.from({ length: 30 }, (_, i) => `id-${i + 20}`), '7', 'absent'];
+    const ids = async (filter: object) => (await docs.find(filter).toArray()).map((doc) => String(doc._id)).sort();
+    const expected = Array.from({ length: 20 }, (_, i) => `id-${i + 20}`).sort();
+    expect(await ids({ _id: { $in: wanted } })).toEqual(expected);
+    expect(await ids({ _id: { $in: wanted }, value: 'even' })).toEqual(expected.filter((id) => Number(id.slice(3)) % 2 === 0));
+    expect((await docs.deleteMany({ _id: { $in: wanted } })).deletedCount).toBe(20);
+    expect(await docs.countDocuments()).toBe(21);
+  });
+
+  // The patch runs one update or delete command in one transaction: each statement sees the ones
+  // before it, an ordered bulk stops at a failed statement with those before it applied, and a
+  // guarded replace is atomic, so two writers of one version never both win.
+  it('a bulk of updates applies in order, stops at a failure with what came before kept, and a version guard admits one writer', async () => {
+    const db = await freshDatabase('bulk');
+    const docs = db.collection<{ _id: string; version: number; email: string; flag?: boolean }>('docs');
+    await docs.createIndex({ email: 1 }, { unique: true });
+    await docs.insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: `d${i}`, version: 1, email: `e${i}` })));
+
+    const chained = await docs.bulkWrite([
+      { updateOne: { filter: { _id: 'd0' }, update: { $inc: { version: 1 } } } },
+      { updateOne: { filter: { _id: 'd0', version: 2 }, update: { $set: { flag: true } } } },
+    ]);
+    expect(chained.matchedCount).toBe(2);
+    expect(await docs.findOne({ _id: 'd0' })).toMatchObject({ version: 2, flag: true });
+
+    const failing = docs.bulkWrite([
+      { replaceOne: { filter: { _id: 'd1' }, replacement: { version: 2, email: 'e1-new' } } },
+      { replaceOne: { filter: { _id: 'd2' }, replacement: { version: 2, email: 'e3' } } },
+      { replaceOne: { filter: { _id: 'd4' }, replacement: { version: 2, email: 'e4-new' } } },
+    ]);
+    await expect(failing).rejects.toMatchObject({ code: 11000 });
+    expect((await docs.find({ _id: { $in: ['d1', 'd2', 'd4'] } }).sort({ _id: 1 }).toArray()).map((doc) => doc.email)).toEqual(['e1-new', 'e2', 'e4']);
+
+    // Two connections replace the same 48 documents at version 1, each in bulks of 8.
+    const other = await connectMongo(config.mongoUri, { dbName: db.databaseName });
+    cleanup(() => other.close());
+    const ids = Array.from({ length: 48 }, (_, i) => `d${i + 2}`).filter((id) => id !== 'd2' && id !== 'd4');
+    const writer = async (collection: typeof docs, name: string) => {
+      let won = 0;
+      for (let start = 0; start < ids.length; start += 8) {
+        const result = await collection.bulkWrite(
+          ids.slice(start, start + 8).map((id) => ({ replaceOne: { filter: { _id: id, version: 1 }, replacement: { version: 2, email: `${id}-${name}` } } })),
+          { ordered: false },
+        );
+        won += result.matchedCount;
+      }
+      return won;
+    };
+    const [a, b] = await Promise.all([writer(docs, 'a'), writer(other.db.collection('docs'), 'b')]);
+    expect(a + b).toBe(ids.length);
+    const written = await docs.find({ _id: { $in: ids } }).toArray();
+    expect(written.every((doc) => doc.version === 2)).toBe(true);
+  });
 });
+
