@@ -57,7 +57,7 @@ const envSchema = z.object({
   OPS_PORT: port.default(3000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
   EXPIRATION_HORIZON_MS: z.coerce.number().int().min(2_000).max(86_400_000).default(300_000),
-  ERASURE_CONCURRENCY: positiveInt.max(256).default(64),
+  ERASURE_CONCURRENCY: positiveInt.max(1024).default(256),
   ERASURE_LOCK_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   EVENT_MIN_COMPACTION_LAG_MS: z.coerce.number().int().min(0).max(31_536_000_000).default(3_600_000),
   EVENT_MAX_COMPACTION_LAG_MS: z.coerce.number().int().min(1_000).max(31_536_000_000).default(86_400_000),
