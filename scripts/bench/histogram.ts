@@ -39,3 +39,41 @@ ${bars}${marks}${ticks}
 </svg>
 `;
 }
+
+/** Throughput per phase as a small standalone SVG: the suite's bar next to its floor's (and the naive one's, where measured). */
+export function throughputChartSvg(phases: { label: string; suite: number; floor: number; naive?: number }[], title: string): string {
+  const width = 760;
+  const rowHeight = 64;
+  const margin = { left: 150, right: 90, top: 44, bottom: 34 };
+  const height = margin.top + margin.bottom + phases.length * rowHeight;
+  const plotWidth = width - margin.left - margin.right;
+  const max = Math.max(1, ...phases.flatMap((phase) => [phase.suite, phase.floor, phase.naive ?? 0]));
+  const series = [
+    { key: 'floor', label: 'floor', color: '#9aa5b1' },
+    { key: 'suite', label: 'suite', color: '#4a7bd0' },
+    { key: 'naive', label: 'naive', color: '#d08a4a' },
+  ] as const;
+  const rows = phases
+    .map((phase, row) => {
+      const y0 = margin.top + row * rowHeight;
+      const bars = series
+        .filter((s) => phase[s.key] !== undefined)
+        .map((s, index) => {
+          const value = phase[s.key]!;
+          const y = y0 + index * 18;
+          const w = (value / max) * plotWidth;
+          return `<rect x="${margin.left}" y="${y}" width="${w.toFixed(1)}" height="15" fill="${s.color}"/><text x="${(margin.left + w + 4).toFixed(1)}" y="${y + 12}" font-size="11">${Math.round(value).toLocaleString('en')}/s ${s.label}</text>`;
+        })
+        .join('');
+      const ratio = phase.floor > 0 ? (phase.suite / phase.floor).toFixed(2) : '?';
+      return `<text x="${margin.left - 8}" y="${y0 + 14}" font-size="12" text-anchor="end">${phase.label}</text><text x="${margin.left - 8}" y="${y0 + 30}" font-size="11" text-anchor="end" fill="#555">suite/floor ${ratio}</text>${bars}`;
+    })
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${margin.left}" y="24" font-size="14">${title}</text>
+${rows}
+<text x="${margin.left + plotWidth / 2}" y="${height - 10}" font-size="12" text-anchor="middle">commands per second, each phase in the same run as its floor</text>
+</svg>
+`;
+}

@@ -56,3 +56,25 @@ export function workload(options: { count: number; customers: string[]; runId: s
   }
   return commands;
 }
+
+/** `count` CreateProfile commands, each with its own email: the creations phase. */
+export function creations(options: { count: number; runId: string }): BenchCommand[] {
+  return Array.from({ length: options.count }, (_, index) => {
+    const commandId = `${options.runId}-${index}`;
+    return {
+      key: commandId,
+      value: { commandId, type: 'CreateProfile', organisationId: benchOrganisation, payload: { createdBy: 'bench', createdByChannel: 'bench', firstName: firstNames[index % firstNames.length], surname: surnames[index % surnames.length], email: `${commandId}@bench.example` } },
+    };
+  });
+}
+
+/** One UpdateProfile per customer: the updates phase. */
+export function updates(options: { customers: string[]; runId: string }): BenchCommand[] {
+  return options.customers.map((customerNumber, index) => {
+    const commandId = `${options.runId}-${index}`;
+    return {
+      key: `${benchOrganisation}:${customerNumber}`,
+      value: { commandId, type: 'UpdateProfile', organisationId: benchOrganisation, customerNumber, payload: { changedBy: 'bench', changedByChannel: 'bench', surname: `${surnames[index % surnames.length]}-${index}` } },
+    };
+  });
+}
