@@ -80,6 +80,9 @@ describe('mongo adapter', () => {
     expect(await ids({ value: null })).toEqual(['array', 'missing', 'null']);
     expect(await ids({ value: { $in: ['a', 'b'] } })).toEqual(['a', 'array', 'b']);
     expect(await ids({ value: 'a', _id: { $in: ['a', 'b'] } })).toEqual(['a']);
+    // The profile worker's sweep: the few profiles being merged, found without decoding the rest.
+    expect(await ids({ value: { $exists: true } })).toEqual(['a', 'array', 'b', 'null', 'number', 'object']);
+    expect(await ids({ value: { $exists: false } })).toEqual(['missing']);
     expect((await docs.deleteMany({ value: { $in: ['b', 'c'] } })).deletedCount).toBe(1);
     expect(await ids({})).toEqual(['a', 'array', 'missing', 'null', 'number', 'object']);
   });
