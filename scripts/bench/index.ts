@@ -3,7 +3,7 @@
 // histogram in reports/; the last line of stdout is one JSON object with the figures.
 //
 //   npm run bench -- [--commands 50000] [--naive-commands 5000] [--customers 2000] [--rate 1000] [--seconds 15]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../../shared/config.ts';
@@ -92,6 +92,30 @@ await progress('seeding customers', () => customers.length >= customerCount, () 
 await seedObserver.stop();
 await seedWorker.stop();
 
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+// ---------------------------------------------------------------- where the time goes: CPU of the MongoDB-wire server and of this process
+type CpuMs = { server: number; node: number };
+/** CPU time (ms) the local MongoDB-wire server has used (from its pid file; NaN without one). */
+function serverCpuMs(): number {
+  try {
+    const pid = readFileSync(`${projectRoot}.stack/run/mongodb.pid`, 'utf8').trim();
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return Number.NaN;
+  }
+}
+/** Starts measuring; the returned function gives the CPU ms spent since, by the server and by this process (the suite or the floor runs in it). */
+function cpuMeter(): () => CpuMs {
+  const server = serverCpuMs();
+  const node = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(node);
+    return { server: serverCpuMs() - server, node: (used.user + used.system) / 1_000 };
+  };
+}
+
 // ---------------------------------------------------------------- phases: the floor, then the suite
 const floorMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_floor` });
 const createdTopics: string[] = [];
@@ -114,12 +138,14 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
   log(`${label}: producing ${commands.length} commands to ${phaseNames.commands}`);
   await produceAll(phaseNames.commands, commands);
 
+  const floorCpu = cpuMeter();
   const floorOut = await observe({ kafka, logger, groupId: `${phaseConfig.env}-floor-reader`, topics: [floorTopic] });
   const floor = await startFloor({ kafka, db: floorMongo.db, input: phaseNames.commands, output: floorTopic, groupId: `${phaseConfig.env}-floor`, logger });
   const floorCount = () => floorOut.counts.get(floorTopic) ?? 0;
   await progress(`${label}, floor`, () => floorCount() >= commands.length, () => `${floorCount()}/${commands.length}`, 1_800_000);
   await floor.stop();
   await floorOut.stop();
+  const floorCpuMs = floorCpu();
 
   let expectedEvents = 0;
   let results = 0;
@@ -136,12 +162,23 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
       options.onResult?.(value);
     },
   });
+  const suiteCpu = cpuMeter();
   const worker = await startProfileWorker({ config: phaseConfig, kafka, mongo: suiteMongo, logger });
   const events = () => suiteOut.counts.get(phaseNames.customerChanged(benchOrganisation)) ?? 0;
   await progress(`${label}, suite`, () => results >= commands.length && events() >= expectedEvents, () => `${results}/${commands.length} results, ${events()}/${expectedEvents} events`, 1_800_000);
+  const suiteCpuMs = suiteCpu();
   await suiteOut.stop();
   if (!options.keepRunning) await worker.stop();
-  return { label, commands: commands.length, suite: rateOf(commands.length, suiteOut), floor: rateOf(commands.length, floorOut), rejected: commands.length - expectedEvents, worker };
+  const perCommand = (cpu: CpuMs) => ({ server: round(cpu.server / commands.length, 3), node: round(cpu.node / commands.length, 3) });
+  return {
+    label,
+    commands: commands.length,
+    suite: rateOf(commands.length, suiteOut),
+    floor: rateOf(commands.length, floorOut),
+    rejected: commands.length - expectedEvents,
+    cpuMsPerCommand: { suite: perCommand(suiteCpuMs), floor: perCommand(floorCpuMs) },
+    worker,
+  };
 }
 
 // The production-like mix; its suite keeps running for the latency phase.
@@ -212,7 +249,6 @@ await naive.stop();
 await naiveOut.stop();
 
 // ---------------------------------------------------------------- report
-const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 const report = {
   runId,
   at: new Date().toISOString(),
@@ -224,7 +260,7 @@ const report = {
   rejected,
   commandsPerSecond: { suite: round(suiteRate), floor: round(floorRate), naive: round(naiveRate) },
   ratios: { suiteToFloor: round(suiteRate / floorRate, 2), suiteToNaive: round(suiteRate / naiveRate, 2) },
-  phases: [mixed, creationPhase, updatePhase].map(({ label, commands, suite, floor }) => ({ label, commands, suite: round(suite), floor: round(floor), suiteToFloor: round(suite / floor, 2) })),
+  phases: [mixed, creationPhase, updatePhase].map(({ label, commands, suite, floor, cpuMsPerCommand }) => ({ label, commands, suite: round(suite), floor: round(floor), suiteToFloor: round(suite / floor, 2), cpuMsPerCommand })),
   latencyMs: {
     rate,
     achievedRate: round(achievedRate),
