@@ -8,8 +8,9 @@
 import type { Admin, Message, Producer } from 'kafkajs';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import type { AvroCodec, RegisteredType } from './avro.ts';
-import type { ProfileDoc } from './customers/document.ts';
-import type { CommandResult, CustomerChanged } from './customers/model.ts';
+import { toProfile, type ProfileDoc } from './customers/document.ts';
+import { publicProfile } from './customers/events.ts';
+import type { CommandResult, CustomerChanged, Profile } from './customers/model.ts';
 import { makeEventPublisher } from './customers/publisher.ts';
 import { customersWithReceipts } from './erasureReceipts.ts';
 import { erasureDueOf, type ScheduleRecord } from './expiry.ts';
@@ -114,15 +115,40 @@ export function stepSettled(id: string, step: OpenStep, seen: (number: string) =
   return step.profiles.every((number, index) => profileSettled(id, step, index, seen(number)));
 }
 
-export const packEntry = ({ commandId, resultKey, result, events, trace }: PendingEntry, step: string): StoredEntry => ({
-  commandId,
-  resultKey,
-  step,
-  body: JSON.stringify(trace ? { result, events, trace } : { result, events }),
-});
+/**
+ * In a stored entry, the profile of an event that is the document's own (the event of the write
+ * that stored it): not stored twice. It was most of an entry, and the local server decodes every
+ * byte of a profile on each read and write of it.
+ */
+const theDocument = 'document';
 
-export const entriesOf = (doc: ProfileDoc): PendingEntry[] =>
-  doc.pending.map(({ commandId, resultKey, body }) => ({ commandId, resultKey, ...(JSON.parse(body) as Pick<PendingEntry, 'result' | 'events' | 'trace'>) }));
+/**
+ * A pending entry as stored, in `written`'s document when given: an event of that version of that
+ * customer carries {@link theDocument} instead of its profile.
+ */
+export function packEntry({ commandId, resultKey, result, events, trace }: PendingEntry, step: string, written?: Profile): StoredEntry {
+  const stored = written
+    ? events.map((event) => (event.profile && event.customerNumber === written.customerNumber && event.version === written.version ? { ...event, profile: theDocument } : event))
+    : events;
+  return { commandId, resultKey, step, body: JSON.stringify(trace ? { result, events: stored, trace } : { result, events: stored }) };
+}
+
+type StoredBody = Pick<PendingEntry, 'result' | 'trace'> & { events: (Omit<CustomerChanged, 'profile'> & { profile: CustomerChanged['profile'] | typeof theDocument })[] };
+
+const unpack = (doc: ProfileDoc, { commandId, resultKey, body }: StoredEntry): PendingEntry => {
+  const { events, ...rest } = JSON.parse(body) as StoredBody;
+  const own = events.some((event) => event.profile === theDocument) ? publicProfile(toProfile(doc)) : null;
+  return { commandId, resultKey, ...rest, events: events.map((event) => (event.profile === theDocument ? { ...event, profile: own } : { ...event, profile: event.profile })) };
+};
+
+export const entriesOf = (doc: ProfileDoc): PendingEntry[] => doc.pending.map((entry) => unpack(doc, entry));
+
+/**
+ * The document's entries, to go into a later write of it: those that point at this version's
+ * profile carry it again (the later write is another version).
+ */
+export const carriedEntries = (doc: ProfileDoc): StoredEntry[] =>
+  doc.pending.map((entry) => (entry.body.includes(`"profile":"${theDocument}"`) ? packEntry(unpack(doc, entry), entry.step) : entry));
 
 /** The profile with only the entries still owed (their step still open, and not settled for it). */
 export const owedOf = (doc: ProfileDoc, openSteps: ReadonlyMap<string, OpenStep>): ProfileDoc => ({

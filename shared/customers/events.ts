@@ -11,7 +11,7 @@ export const eventIdOf = (organisationId: number, customerNumber: string, versio
 export type EventCause = { commandId: string | null; correlationId: string | null; actor: Actor | null };
 
 /** A profile as events show it: without internal fields. */
-function publicProfile({ ownExpirationDate: _internal, ...profile }: Profile): Profile {
+export function publicProfile({ ownExpirationDate: _internal, ...profile }: Profile): Profile {
   return profile;
 }
 

@@ -411,6 +411,12 @@ describe('outcomes without an effect, then a change on the same key', () => {
     expect(decided.events('100').map((event) => [event.eventType, event.version, event.commandId])).toEqual(commands.map((command, index) => ['UPDATED', index + 2, command.commandId]));
     expect(commands.map((command) => decided.result(command).version)).toEqual([2, 3, 4]);
     expect(decided.decision.step).toEqual({ id: stepId, writes: [{ customerNumber: '100', organisationId: 1, expectedVersion: 1 }] });
+    // Each event shows the profile as its own change left it (not the last one's).
+    expect(decided.events('100').map((event) => [event.version, event.profile?.surname, event.profile?.customerAccounts])).toEqual([
+      [2, 'A', []],
+      [3, 'A', ['ABT-1']],
+      [4, 'B', ['ABT-1']],
+    ]);
   });
 
   it('given a command of another organisation on the profile, then its outcome is loose (CUSTOMER_NOT_FOUND), never inside the profile', () => {

@@ -9,7 +9,7 @@ import { changedEvent, deletedEvent } from '../../shared/customers/events.ts';
 import { decide, decideMerge, emailKeyOf, type DecideContext } from './domain.ts';
 import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, RejectionCode } from './model.ts';
 import { claimLeaseMs, definitionKey, type CommandDoc } from './store.ts';
-import { commandKey, packEntry, type LooseResult, type PendingEntry } from '../../shared/outbox.ts';
+import { carriedEntries, commandKey, packEntry, type LooseResult, type PendingEntry } from '../../shared/outbox.ts';
 import { continueTrace, type TraceContext, type TraceIds } from '../../shared/tracing.ts';
 import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 import type { ClaimDoc } from '../../shared/customers/claims.ts';
@@ -317,7 +317,7 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
         decided.set(commandKey(org, command.commandId), result);
         const waiting = (held.get(number) ?? []).map(({ order: _order, ...outcome }) => packEntry(outcome, step));
         held.delete(number);
-        const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc?.pending ?? []), ...waiting, packEntry(entry, step)] };
+        const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc ? carriedEntries(doc) : []), ...waiting, packEntry(entry, step, after)] };
         track(emailIndex, before ? emailsOf(before) : [], emailsOf(after), after.customerNumber);
         track(accountIndex, before ? accountsOf(before) : [], accountsOf(after), after.customerNumber);
         changed.set(number, next);
@@ -429,7 +429,7 @@ export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeT
     events: [changedEvent(decision.permanent, 'MERGED', cause, nowIso), deleted],
     trace,
   };
-  const doc: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...permanent.pending, packEntry(entry, options.step)] };
+  const doc: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...carriedEntries(permanent), packEntry(entry, options.step, decision.permanent)] };
   return {
     kind: 'merge',
     mark: !temporary.mergingInto,
