@@ -125,6 +125,28 @@ describe('mongo adapter', () => {
     await expect(failing).rejects.toMatchObject({ code: 11000 });
     expect((await docs.find({ _id: { $in: ['d1', 'd2', 'd4'] } }).sort({ _id: 1 }).toArray()).map((doc) => doc.email)).toEqual(['e1-new', 'e2', 'e4']);
 
+    // A guard is matched as MongoDB matches it, whatever the stored value (an array holding it too).
+    await docs.insertMany([
+      { _id: 'g-array', version: [1, 5] as unknown as number, email: 'g-array' },
+      { _id: 'g-double', version: 1.5, email: 'g-double' },
+    ]);
+    const guarded = await docs.bulkWrite(
+      [
+        { replaceOne: { filter: { _id: 'g-array', version: 1 }, replacement: { version: 2, email: 'g-array' } } },
+        { replaceOne: { filter: { _id: 'g-double', version: 1 }, replacement: { version: 2, email: 'g-double' } } },
+        { replaceOne: { filter: { _id: 'd0', email: 'e0' }, replacement: { version: 3, email: 'e0' } } },
+        { replaceOne: { filter: { _id: 'd0', version: 3, email: 'e0' }, replacement: { version: 4, email: 'e0-new' } } },
+        { replaceOne: { filter: { _id: 'absent', version: 1 }, replacement: { version: 2, email: 'absent' } } },
+      ],
+      { ordered: true },
+    );
+    expect([guarded.matchedCount, guarded.modifiedCount]).toEqual([3, 3]);
+    expect(await docs.find({ _id: { $in: ['g-array', 'g-double', 'd0', 'absent'] } }).sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 'd0', version: 4, email: 'e0-new' },
+      { _id: 'g-array', version: 2, email: 'g-array' },
+      { _id: 'g-double', version: 1.5, email: 'g-double' },
+    ]);
+
     // Two connections replace the same 48 documents at version 1, each in bulks of 8.
     const other = await connectMongo(config.mongoUri, { dbName: db.databaseName });
     cleanup(() => other.close());
