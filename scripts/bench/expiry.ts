@@ -185,11 +185,14 @@ async function measureErasures() {
     logger,
     groupId: `${env}-reader`,
     topics: [names.customerChanged(benchExpiryOrganisation)],
-    onMessage: async (_topic, message, seenAt) => {
+    onMessage: async (_topic, message) => {
+      // The wall clock, as the due instant is: performance.timeOrigin + performance.now() drifts
+      // from it when the system clock is adjusted (seconds, seen on this machine).
+      const seenAt = Date.now();
       const { value } = (await codec.decode(message.value!)) as { value: CustomerChanged };
       if (value.eventType !== 'DELETED') return;
       if (erasedAt.has(value.customerNumber)) duplicates++;
-      else erasedAt.set(value.customerNumber, performance.timeOrigin + seenAt);
+      else erasedAt.set(value.customerNumber, seenAt);
     },
   });
 

@@ -44,7 +44,7 @@ ${bars}${marks}${ticks}
 export function throughputChartSvg(phases: { label: string; suite: number; floor: number; naive?: number }[], title: string): string {
   const width = 760;
   const rowHeight = 64;
-  const margin = { left: 150, right: 90, top: 44, bottom: 34 };
+  const margin = { left: 150, right: 120, top: 44, bottom: 34 };
   const height = margin.top + margin.bottom + phases.length * rowHeight;
   const plotWidth = width - margin.left - margin.right;
   const max = Math.max(1, ...phases.flatMap((phase) => [phase.suite, phase.floor, phase.naive ?? 0]));
