@@ -26,8 +26,9 @@
 //   applies the change, re-encodes it, one SQLite transaction per statement), a nested field is
 //   re-encoded on every update, and each statement costs about what a bulk of inserts or an
 //   `_id: {$in}` delete does. → Prefer inserts and deletes to updates, and share statements among
-//   callers (`grouped`). Only `_id` lookups and the few indexed ranges are served from an index:
-//   a filter on another field (a count, a delete by customer number) scans the collection.
+//   callers (`grouped`). Only `_id` lookups, the few indexed ranges and `{field: {$exists: true}}`
+//   on an indexed field are served from an index: a filter on another field (a count, a delete by
+//   customer number) scans the collection.
 import type { AnyBulkWriteOperation, Collection, Db, Document, Filter, OptionalUnlessRequiredId, WithId } from 'mongodb';
 import { combine, oneAtATime } from '../combine.ts';
 
@@ -175,14 +176,15 @@ export async function createMissingCollections(db: Db, names: readonly string[])
 }
 
 /** Creates those of these indexes that are missing, one after the other; at start-up, like {@link createMissingCollections}. */
-export async function createMissingIndexes(db: Db, indexes: readonly { collection: string; key: Record<string, 1>; name: string }[]): Promise<void> {
-  for (const { collection, key, name } of indexes) {
+export async function createMissingIndexes(db: Db, indexes: readonly { collection: string; key: Record<string, 1>; name: string; sparse?: boolean }[]): Promise<void> {
+  for (const { collection, key, name, sparse } of indexes) {
     const existing = await db
       .collection(collection)
       .listIndexes()
       .toArray()
       .catch(() => [] as { name?: string }[]); // no collection yet
     if (existing.some((index) => index.name === name)) continue;
-    await db.collection(collection).createIndex(key, { name });
+    // The local server ignores `sparse` (it indexes every document).
+    await db.collection(collection).createIndex(key, { name, ...(sparse ? { sparse } : {}) });
   }
 }

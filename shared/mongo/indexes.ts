@@ -6,6 +6,9 @@ import { createMissingCollections, createMissingIndexes, inTurn } from './compat
 const indexes = [
   // What is due within the horizon (the scheduler's reconciliation).
   { collection: 'profiles', key: { expirationDate: 1 }, name: 'expirationDate_1' },
+  // The few profiles being merged (the profile worker's sweep, every minute): without it, a scan of
+  // every profile. Sparse: only those profiles are in it (the local server indexes all of them).
+  { collection: 'profiles', key: { mergingInto: 1 }, name: 'mergingInto_1', sparse: true },
   // A customer's claims (the erasure saga).
   { collection: 'emailClaims', key: { customerNumber: 1 }, name: 'customerNumber_1' },
   { collection: 'accountClaims', key: { customerNumber: 1 }, name: 'customerNumber_1' },

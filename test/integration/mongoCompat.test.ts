@@ -65,5 +65,6 @@ describe('MongoDB writes stated as intent (shared/mongo/compat.ts)', () => {
     expect((await mongo.db.collection<{ _id: string; next: number }>('counters').findOne({ _id: 'customerNumber' }))?.next).toBe(42);
     const indexNames = (await mongo.db.collection('profiles').listIndexes().toArray()).map((index) => index.name as string);
     expect(indexNames).toContain('expirationDate_1');
+    expect(indexNames).toContain('mergingInto_1');
   });
 });

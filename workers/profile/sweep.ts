@@ -8,7 +8,7 @@ import { sweepOutbox, type OutboxSteps, type Relay } from '../../shared/outbox.t
 import type { OwnTopics } from './ownTopics.ts';
 import type { ProfileStore } from './store.ts';
 
-/** Finding interrupted merges may be a scan of the profiles (see shared/mongo/compat.ts): hence the long interval. */
+/** Every minute: interrupted merges are found from an index of the few profiles being merged (mergingInto_1). */
 export const sweepIntervalMs = 60_000;
 /** A change younger than this may still be relayed by the process that wrote it. */
 const sweepMinAgeMs = 60_000;
