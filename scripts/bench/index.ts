@@ -1,8 +1,9 @@
 // `npm run bench`: the suite against its floor and a naive implementation, on the local stack, in
-// one run; then command→event latency at a fixed rate. Progress on stderr; a JSON report and an SVG
-// histogram in reports/; the last line of stdout is one JSON object with the figures.
+// one run: a mixed phase, then creations, then updates, each against its floor; after the mix,
+// command→event latency at a fixed rate. Progress on stderr; a JSON report, a latency histogram and
+// a throughput chart in reports/; the last line of stdout is one JSON object with the figures.
 //
-//   npm run bench -- [--commands 50000] [--naive-commands 5000] [--customers 2000] [--rate 1000] [--seconds 15]
+//   npm run bench -- [--commands 50000] [--naive-commands 5000] [--customers 2000] [--rate 1000] [--seconds 15] [--phase-commands 20000]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -106,7 +107,11 @@ function serverCpuMs(): number {
     return Number.NaN;
   }
 }
-/** Starts measuring; the returned function gives the CPU ms spent since, by the server and by this process (the suite or the floor runs in it). */
+/**
+ * Starts measuring; the returned function gives the CPU ms spent since, by the server and by this
+ * process (the suite or the floor runs in it, with the benchmark's readers: the suite's decodes
+ * every result).
+ */
 function cpuMeter(): () => CpuMs {
   const server = serverCpuMs();
   const node = process.cpuUsage();
