@@ -23,12 +23,12 @@
 //   takes the same lock. → `createMissingCollections` and `createMissingIndexes`: made only when
 //   missing, one after the other, at start-up; a running system never calls createIndexes.
 // - Costs: an updated document costs what several inserts cost (it decodes the stored document,
-//   applies the change, re-encodes it, one SQLite transaction per statement), a nested field is
-//   re-encoded on every update, and each statement costs about what a bulk of inserts or an
-//   `_id: {$in}` delete does. → Prefer inserts and deletes to updates, and share statements among
-//   callers (`grouped`). Only `_id` lookups, the few indexed ranges and `{field: {$exists: true}}`
-//   on an indexed field are served from an index: a filter on another field (a count, a delete by
-//   customer number) scans the collection.
+//   applies the change and re-encodes it; the patched build spares the decode of a version-guarded
+//   replace and commits once per command), a nested field is re-encoded on every update, and each
+//   statement costs about what a bulk of inserts or an `_id: {$in}` delete does. → Prefer inserts
+//   and deletes to updates, and share statements among callers (`grouped`). Only `_id` lookups,
+//   the few indexed ranges and `{field: {$exists: true}}` on an indexed field are served from an
+//   index: a filter on another field (a count, a delete by customer number) scans the collection.
 import type { AnyBulkWriteOperation, Collection, Db, Document, Filter, OptionalUnlessRequiredId, WithId } from 'mongodb';
 import { combine, oneAtATime } from '../combine.ts';
 
