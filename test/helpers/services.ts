@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { inject, onTestFinished } from 'vitest';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { makeLogger, type Logger } from '../../shared/logger.ts';
+import { connectMongo, type Mongo } from '../../shared/mongo/connect.ts';
 
 /** A short random name for a topic, group, database or queue, so tests never share state. */
 export function randomName(prefix: string): string {
@@ -22,6 +23,16 @@ export function cleanup(fn: () => Promise<unknown> | unknown): void {
   onTestFinished(async () => {
     await fn();
   });
+}
+
+/** A connection to a database of its own (a random name), dropped and closed when the current test ends. */
+export async function freshMongo(prefix: string, mongoUri = testConfig().mongoUri): Promise<Mongo> {
+  const mongo = await connectMongo(mongoUri, { dbName: randomName(prefix).replace('-', '_') });
+  cleanup(async () => {
+    await mongo.db.dropDatabase();
+    await mongo.close();
+  });
+  return mongo;
 }
 
 /**

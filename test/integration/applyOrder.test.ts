@@ -1,23 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
-import { connectMongo } from '../../shared/mongo/connect.ts';
 import { makeOutboxSteps } from '../../shared/outbox.ts';
 import { permanent } from '../helpers/decider.ts';
 import { makeApplier } from '../../workers/profile/apply.ts';
 import type { StepDecision } from '../../workers/profile/decide.ts';
 import { makeProfileStore, WriteConflict } from '../../workers/profile/store.ts';
-import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+import { freshMongo } from '../helpers/services.ts';
 
 describe('the order of a step\'s writes (apply.ts)', () => {
-  const config = testConfig();
 
   it('given a creation whose number another process reserved first, then its claims are not taken: a claim counts as a creation\'s own only for its reserved number', async () => {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('apply').replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
+    const mongo = await freshMongo('apply');
     const store = makeProfileStore(mongo, { claimKey: makeClaimKey('a-test-secret-of-at-least-32-characters') });
     await store.ensureIndexes();
     // Another process decided the same creation first and reserved number 2000001 for it.

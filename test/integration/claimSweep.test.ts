@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { connectMongo } from '../../shared/mongo/connect.ts';
 import { makeErasureStore } from '../../workers/deletion/store.ts';
-import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+import { cleanup, freshMongo } from '../helpers/services.ts';
 
 /**
  * Claims left behind by a command that raced an erasure (claimed a value for the customer just
@@ -9,19 +8,8 @@ import { cleanup, randomName, testConfig } from '../helpers/services.ts';
  * process that recorded it (item 16).
  */
 describe('claim sweeps of erased customers', () => {
-  const config = testConfig();
-
-  async function database() {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('claimsweep').replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
-    return mongo;
-  }
-
   it('a claim owned by an erased customer is removed by a fresh process, after the process that erased it stopped before its sweep', async () => {
-    const mongo = await database();
+    const mongo = await freshMongo('claimsweep');
     const { db } = mongo;
     const erased = { _id: '1:4000001', customerNumber: '4000001' };
     // The process that erased the customer: its saga recorded the sweep, then the process died.
@@ -45,7 +33,7 @@ describe('claim sweeps of erased customers', () => {
   });
 
   it('a sweep is not run before its delay (a command racing the erasure may still be claiming)', async () => {
-    const mongo = await database();
+    const mongo = await freshMongo('claimsweep');
     const { db } = mongo;
     const store = makeErasureStore(mongo, { claimSweepDelayMs: 60_000, claimSweepIntervalMs: 3_600_000 });
     cleanup(() => store.close());

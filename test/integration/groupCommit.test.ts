@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
-import { connectMongo } from '../../shared/mongo/connect.ts';
 import { makeOutboxSteps } from '../../shared/outbox.ts';
 import { makeProfileStore, WriteConflict } from '../../workers/profile/store.ts';
 import { permanent } from '../helpers/decider.ts';
-import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+import { freshMongo } from '../helpers/services.ts';
 
 /** A promise and the function that settles it. */
 function gate() {
@@ -20,14 +19,9 @@ const profile = (number: number, version: number, step: string): ProfileDoc =>
   permanent(String(7_000_000 + number), { version, pending: [{ commandId: `c-${number}-${version}`, resultKey: null, step, body: '{}' }] });
 
 describe('group commit: the writes of the steps in flight at once, in one statement per kind', () => {
-  const config = testConfig();
 
   async function freshStore() {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('group').replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
+    const mongo = await freshMongo('group');
     const store = makeProfileStore(mongo, { claimKey: makeClaimKey('a-test-secret-of-at-least-32-characters') });
     await store.ensureIndexes();
     return { mongo, store };

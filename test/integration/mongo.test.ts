@@ -1,20 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { MongoServerError } from 'mongodb';
 import { connectMongo } from '../../shared/mongo/connect.ts';
-import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+import { cleanup, freshMongo, testConfig } from '../helpers/services.ts';
 
 describe('mongo adapter', () => {
   const config = testConfig();
 
   /** A database of its own for the test, dropped after it. */
-  async function freshDatabase(prefix: string) {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName(prefix).replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
-    return mongo.db;
-  }
+  const freshDatabase = async (prefix: string) => (await freshMongo(prefix)).db;
 
   it('writes, reads, and enforces a unique index', async () => {
     const db = await freshDatabase('smoke');

@@ -1,23 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { bulkChunk, byIds, findUpTo, inTurn } from '../../shared/mongo/compat.ts';
-import { connectMongo } from '../../shared/mongo/connect.ts';
 import { ensureIndexes } from '../../shared/mongo/indexes.ts';
-import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+import { freshMongo } from '../helpers/services.ts';
 
 type Doc = { _id: string; value: string };
 
 describe('MongoDB writes stated as intent (shared/mongo/compat.ts)', () => {
-  const config = testConfig();
-
-  async function freshMongo(prefix: string) {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName(prefix).replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
-    return mongo;
-  }
-
   it('insertOnce inserts what is not stored, keeps what is, and names the ids that were there', async () => {
     const mongo = await freshMongo('insertonce');
     const docs = mongo.db.collection<Doc>('docs');

@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { plainSha256Key, rekeyClaims } from '../../scripts/rekeyClaims.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
-import { connectMongo } from '../../shared/mongo/connect.ts';
-import { cleanup, randomName, testConfig } from '../helpers/services.ts';
+import { freshMongo } from '../helpers/services.ts';
 
 /** The rotation of CLAIM_KEY_SECRET (and the move away from plain SHA-256 keys): claims follow. */
 describe('re-keying the claims', () => {
-  const config = testConfig();
 
   it('moves every claim whose owner holds the value to its new key, drops those of erased owners, and can run again', async () => {
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('rekey').replace('-', '_') });
-    cleanup(async () => {
-      await mongo.db.dropDatabase();
-      await mongo.close();
-    });
+    const mongo = await freshMongo('rekey');
     const db = mongo.db;
     const next = makeClaimKey('the-new-claim-key-secret-of-32-characters-or-more');
     await db.collection('profiles').insertMany([
