@@ -28,6 +28,8 @@ import { randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { freePort, SuiteProcess, withDatabase } from '../helpers/suiteProcess.ts';
 import { readToEnd } from '../helpers/topicReader.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
+import type { ProfileDoc } from '../../shared/customers/document.ts';
+import { makeOutboxStore, owedOf } from '../../shared/outbox.ts';
 import { developmentClaimKeySecret } from '../../shared/config.ts';
 
 const total = Number(process.env['FAULTS_COMMANDS'] ?? 20_000);
@@ -448,17 +450,17 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
     };
     // Expirations that fell due during the run: wait (poll) until each has its DELETED event and
     // nothing is left to relay in MongoDB.
-    /**
-     * Changes written and not relayed: a profile holding the entries of a relay step still open for
-     * it. (A step can stay open without owing anything: for a profile its write never reached, while
-     * that write could still land.)
-     */
+    /** Changes written and not relayed: profiles holding an entry whose result is not stored (see shared/outbox.ts). */
     const owed = async () => {
-      const steps = await mongo!.db.collection<{ _id: string; profiles: string[]; settled?: string[] }>('relaySteps').find({}).toArray();
-      const numbers = [...new Set(steps.flatMap((step) => step.profiles))];
-      const docs = new Map((await mongo!.db.collection<{ _id: string; pending: { step: string }[] }>('profiles').find({ _id: { $in: numbers } }).toArray()).map((doc) => [doc._id, doc]));
-      const pairs = steps.flatMap((step) => step.profiles.filter((number) => !step.settled?.includes(number) && docs.get(number)?.pending.some((entry) => entry.step === step._id)).map((number) => `${step._id} → ${number}`));
-      return { steps: steps.length, pairs };
+      const docs = await mongo!.db.collection<ProfileDoc>('profiles').find({}, { projection: { organisationId: 1, pending: 1 } }).toArray();
+      const outbox = makeOutboxStore(mongo!);
+      const owing: ProfileDoc[] = [];
+      for (let start = 0; start < docs.length; start += 1_000) {
+        const chunk = docs.slice(start, start + 1_000);
+        const relayed = await outbox.relayedOf(chunk);
+        owing.push(...chunk.map((doc) => owedOf(doc, relayed)).filter((doc) => doc.pending.length > 0));
+      }
+      return { profiles: owing.length, entries: owing.reduce((sum, doc) => sum + doc.pending.length, 0), owing: owing.map((doc) => `${doc.organisationId}:${doc._id}`) };
     };
     const cutoff = Date.now();
     let events = await readEvents();
@@ -467,8 +469,8 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
       events = await readEvents();
       const waiting = [...byCustomer(events).values()].filter((list) => dueBy(list, cutoff) !== null && !list.some((event) => event.eventType === 'DELETED'));
       const unrelayed = await owed();
-      log(`${waiting.length} due erasures outstanding, ${unrelayed.pairs.length} profiles owing a relay step (${unrelayed.steps} steps open)`);
-      return (waiting.length === 0 && unrelayed.pairs.length === 0) || undefined;
+      log(`${waiting.length} due erasures outstanding, ${unrelayed.profiles} profiles owing ${unrelayed.entries} entries`);
+      return (waiting.length === 0 && unrelayed.profiles === 0) || undefined;
     }, { timeoutMs: 300_000, intervalMs: 5_000 });
     for (const suite of processes) await suite.stop();
     const quiet = Date.now();
@@ -585,10 +587,9 @@ describe(`fault injection: ${total} commands, ${killCount} SIGKILLs, Kafka and M
     }
     for (const commandId of eventsByCommand.keys()) if (!sent.has(commandId)) finding('event of a command never sent', commandId);
 
-    // Nothing owed: no profile holds changes of a relay step still open for it (all went out).
+    // Nothing owed: no profile holds an entry whose result is not stored (all went out).
     const left = await owed();
-    for (const pair of left.pairs) finding('changes written and never relayed (a profile owing an open relay step)', pair);
-    if (left.steps > 0) log(`${left.steps} relay steps open without owing anything (writes that never landed)`);
+    for (const customer of left.owing) finding('changes written and never relayed (a profile owing an entry)', customer);
 
     // MongoDB against the events: a profile exists exactly for each customer whose last event is
     // not DELETED, at that event's version and with its content (no change without its event).

@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  */
 export async function startCrashingWorker(options: {
   worker: 'profile' | 'deletion';
-  at: 'afterWrite' | 'afterPublish' | 'profile';
+  at: 'afterWrite' | 'afterProduce' | 'afterPublish' | 'profile';
   database: string;
   env: Record<string, string>;
 }): Promise<{ exited: Promise<NodeJS.Signals | null> }> {

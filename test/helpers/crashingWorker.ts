@@ -1,7 +1,8 @@
 // A worker in its own process that kills itself (SIGKILL, no clean-up at all) at a chosen point.
 // Started by `startCrashingWorker` (crashing.ts); the point is `CRASH_AT`:
-// - profile worker, first batch: `afterWrite` (MongoDB written, nothing produced) or `afterPublish`
-//   (produced, offsets not committed);
+// - profile worker, first batch: `afterWrite` (MongoDB written, nothing produced), `afterProduce`
+//   (produced, the results that mark it sent not stored) or `afterPublish` (produced and marked,
+//   offsets not committed);
 // - deletion worker: `profile`, right after that step of the first erasure saga it runs.
 import { loadConfig } from '../../shared/config.ts';
 import { makeKafka } from '../../shared/kafka.ts';
@@ -29,6 +30,6 @@ if (process.env['CRASH_WORKER'] === 'deletion') {
     },
   });
 } else {
-  await startProfileWorker({ config, kafka, mongo, logger, hooks: at === 'afterWrite' ? { afterWrite: crash } : { afterPublish: crash } });
+  await startProfileWorker({ config, kafka, mongo, logger, hooks: { [at === 'afterWrite' || at === 'afterProduce' ? at : 'afterPublish']: crash } });
 }
 process.stdout.write('ready\n');

@@ -17,9 +17,6 @@ import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 import type { TraceIds } from '../../shared/tracing.ts';
 
 export const now = new Date('2026-11-22T12:00:00Z');
-export const stepId = 'step-under-test';
-/** The step of entries written by an earlier attempt (before a crash). */
-export const earlierStep = 'step-before-the-crash';
 export const org = 1;
 export const claimKey = makeClaimKey('test-secret-for-claim-keys-of-32+chars');
 const later = isoAfter(now, 3 * 86_400);
@@ -71,11 +68,11 @@ export function permanent(customerNumber: string, overrides: Partial<ProfileDoc>
 export const temporary = (customerNumber: string, overrides: Partial<ProfileDoc> = {}): ProfileDoc =>
   permanent(customerNumber, { profileType: 'T', firstName: null, surname: null, expirationDate: later, ...overrides });
 
-/** The profile as an earlier attempt left it: `command`'s change applied, its entry still owed (step open). */
+/** The profile as an earlier attempt left it: `command`'s change applied, its entry still owed (its result not stored). */
 export function holding(doc: ProfileDoc, command: Command, eventType: ChangeType = 'UPDATED'): ProfileDoc {
   const event = changedEvent(toProfile(doc), eventType, { commandId: command.commandId, correlationId: command.correlationId, actor: null }, isoAfter(now, -60));
   const entry: PendingEntry = { commandId: command.commandId, resultKey: keyOf(command), result: accepted(command, { customerNumber: doc._id, version: doc.version }), events: [event] };
-  return { ...doc, pending: [...doc.pending, packEntry(entry, earlierStep)] };
+  return { ...doc, pending: [...doc.pending, packEntry(entry)] };
 }
 
 // ---------------------------------------------------------------- commands
@@ -243,7 +240,7 @@ export class Given {
   when(...inputs: Input[]): Decided {
     let uuids = 0;
     const uuid = () => `uuid${String(++uuids).padStart(28, '0')}`;
-    return new Decided(decideBatch(itemsOf(inputs), this.snapshot(), { now, numbers: this.numbers, uuid, step: stepId, claimKey, traceIds: countedTraceIds() }));
+    return new Decided(decideBatch(itemsOf(inputs), this.snapshot(), { now, numbers: this.numbers, uuid, claimKey, traceIds: countedTraceIds() }), this.profiles);
   }
 
   /** decideMergeStep on a merge, against the two profiles given (and what is stored of it). */
@@ -254,7 +251,7 @@ export class Given {
       permanent: this.profiles.get(command.payload.permanentCustomerNumber) ?? null,
       stored: this.commands.get(commandKey(command.organisationId, command.commandId)) ?? null,
     };
-    return decideMergeStep(item, snapshot, { now, step: stepId, traceIds: countedTraceIds() });
+    return decideMergeStep(item, snapshot, { now, traceIds: countedTraceIds() });
   }
 }
 
@@ -272,9 +269,12 @@ export const given = (...profiles: ProfileDoc[]) => new Given(profiles);
 /** A decision, read as its user reads it. */
 export class Decided {
   readonly decision: StepDecision;
+  /** The profiles as given (with the entries an earlier attempt left owed). */
+  readonly before: ReadonlyMap<string, ProfileDoc>;
 
-  constructor(decision: StepDecision) {
+  constructor(decision: StepDecision, before: ReadonlyMap<string, ProfileDoc> = new Map()) {
     this.decision = decision;
+    this.before = before;
   }
 
   /** The write of one profile (throws when it is not written). */
@@ -292,7 +292,8 @@ export class Decided {
   /** The entries this step added to a profile (not those an earlier attempt left owed). */
   newEntries(customerNumber: string): PendingEntry[] {
     const doc = this.write(customerNumber).doc;
-    return entriesOf({ ...doc, pending: doc.pending.filter((entry) => entry.step === stepId) });
+    const earlier = new Set(this.before.get(customerNumber)?.pending.map((entry) => entry.commandId));
+    return entriesOf({ ...doc, pending: doc.pending.filter((entry) => !earlier.has(entry.commandId)) });
   }
 
   /** The events this step writes for a profile, in order. */

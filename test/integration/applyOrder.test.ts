@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
-import { makeOutboxSteps } from '../../shared/outbox.ts';
 import { permanent } from '../helpers/decider.ts';
 import { makeApplier } from '../../workers/profile/apply.ts';
 import type { StepDecision } from '../../workers/profile/decide.ts';
@@ -22,12 +21,11 @@ describe('the order of a step\'s writes (apply.ts)', () => {
       results: [],
       relay: [profile],
       writes: [{ doc: profile, expectedVersion: null }],
-      step: { id: 'step-1', writes: [{ customerNumber: profile._id, organisationId: 1, expectedVersion: null }] },
       reservations: [{ _id: '1:create-1', customerNumber: profile._id, resultKey: '' }],
       claims: { emails: { take: [{ _id: 'email-claim', customerNumber: profile._id, staleOwner: null }], release: [] }, accounts: { take: [], release: [] } },
       definitions: [],
     };
-    await expect(makeApplier(store, makeOutboxSteps(mongo)).apply(decision)).rejects.toBeInstanceOf(WriteConflict);
+    await expect(makeApplier(store).apply(decision)).rejects.toBeInstanceOf(WriteConflict);
 
     expect((await store.emails.find(['email-claim'])).size).toBe(0);
     expect((await store.findProfiles([profile._id])).size).toBe(0);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
-import { makeOutboxSteps } from '../../shared/outbox.ts';
 import { makeProfileStore, WriteConflict } from '../../workers/profile/store.ts';
 import { permanent } from '../helpers/decider.ts';
 import { freshMongo } from '../helpers/services.ts';
@@ -14,9 +13,9 @@ function gate() {
 }
 
 const now = '2026-12-01T12:00:00.000Z';
-/** A stored profile at `version`, its last write from relay step `step`. */
-const profile = (number: number, version: number, step: string): ProfileDoc =>
-  permanent(String(7_000_000 + number), { version, pending: [{ commandId: `c-${number}-${version}`, resultKey: null, step, body: '{}' }] });
+/** A stored profile at `version`, as the decision `write` wrote it (its last entry is that decision's). */
+const profile = (number: number, version: number, write: string): ProfileDoc =>
+  permanent(String(7_000_000 + number), { version, pending: [{ commandId: `c-${number}-${version}`, resultKey: null, body: JSON.stringify({ write }) }] });
 
 describe('group commit: the writes of the steps in flight at once, in one statement per kind', () => {
 
@@ -44,7 +43,7 @@ describe('group commit: the writes of the steps in flight at once, in one statem
     await expect(behind).rejects.toBeInstanceOf(WriteConflict);
     await expect(created).rejects.toBeInstanceOf(WriteConflict);
     const stored = await store.findProfiles(['1', '2', '3'].map((index) => String(7_000_000 + Number(index))));
-    expect([...stored.values()].map((doc) => [doc.version, doc.pending.at(-1)?.step])).toEqual([
+    expect([...stored.values()].map((doc) => [doc.version, JSON.parse(doc.pending.at(-1)!.body).write])).toEqual([
       [2, 'step-a'],
       [5, 'other'],
       [1, 'old'],
@@ -69,20 +68,37 @@ describe('group commit: the writes of the steps in flight at once, in one statem
     expect((await store.emails.find(['free', 'taken'])).get('taken')?.customerNumber).toBe('someone');
   });
 
-  it('given steps opening, settling and closing their relay steps together, then each sees its own', async () => {
-    const { mongo } = await freshStore();
-    const steps = makeOutboxSteps(mongo);
+  it('given two decisions of one profile at one version written together, then one goes through and the other learns it lost', async () => {
+    const { mongo, store } = await freshStore();
+    await mongo.db.collection<ProfileDoc>('profiles').insertOne(profile(1, 1, 'old'));
     const held = gate();
     const holding = mongo.writes.turn(() => held.opened);
-    const opened = Promise.all(['s1', 's2', 's3'].map((id, index) => steps.openStep(id, [{ customerNumber: String(index), organisationId: 1, expectedVersion: null }])));
+    const writes = ['step-a', 'step-b'].map((write) => store.writeProfiles([{ doc: profile(1, 2, write), expectedVersion: 1 }]));
     held.open();
-    await Promise.all([holding, opened]);
-    expect([...(await steps.openSteps(['s1', 's2', 's3'])).keys()].sort()).toEqual(['s1', 's2', 's3']);
+    await holding;
+    const outcomes = await Promise.allSettled(writes);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(outcomes.find((outcome) => outcome.status === 'rejected')).toMatchObject({ reason: expect.any(WriteConflict) });
+  });
 
-    await Promise.all([steps.closeSteps(['s1']), steps.closeSteps(['s3']), steps.settleProfiles(new Map([['s2', ['1']]]))]);
-    const open = await steps.openSteps(['s1', 's2', 's3']);
-    expect([...open.keys()]).toEqual(['s2']);
-    expect(open.get('s2')?.settled).toEqual(['1']);
+  it('given steps recording the results of relayed entries together, one of them stored already, then each is stored once and the stored one stands', async () => {
+    const { mongo, store } = await freshStore();
+    const result = (commandId: string, status: 'ACCEPTED' | 'REJECTED') => ({ commandId, correlationId: 'k', clientName: 'x', organisationId: 1, customerNumber: null, commandType: 'SetPreference', status, code: null, message: null, version: null, processedAt: now });
+    await store.recordResults([{ _id: '1:c2', result: result('c2', 'REJECTED'), resultKey: '' }]);
+    const held = gate();
+    const holding = mongo.writes.turn(() => held.opened);
+    const recorded = Promise.all([
+      store.recordResults([{ _id: '1:c1', result: result('c1', 'ACCEPTED'), resultKey: '' }]),
+      store.recordResults([{ _id: '1:c2', result: result('c2', 'ACCEPTED'), resultKey: '' }, { _id: '1:c3', result: result('c3', 'ACCEPTED'), resultKey: '' }]),
+    ]);
+    held.open();
+    await Promise.all([holding, recorded]);
+    const stored = await store.findCommands(['1:c1', '1:c2', '1:c3']);
+    expect([...stored].map(([id, doc]) => [id, doc.result?.status])).toEqual([
+      ['1:c1', 'ACCEPTED'],
+      ['1:c2', 'REJECTED'],
+      ['1:c3', 'ACCEPTED'],
+    ]);
   });
 
   it('given results of two steps for the same command together, then the first is stored and the second gets it', async () => {

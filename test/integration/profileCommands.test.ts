@@ -46,8 +46,8 @@ describe('profile worker: commands, results and events', () => {
 
     const stored = await harness.mongo.db.collection('profiles').findOne({ _id: result.customerNumber as never });
     expect(stored).toMatchObject({ organisationId: 1, firstName: 'Kari', version: 1 });
-    // Its relay step is closed once the event and result are out: nothing is owed any more.
-    await waitFor('the relay step closed', async () => (await harness.mongo.db.collection('relaySteps').countDocuments({})) === 0);
+    // Its result is stored once the event and result are out: the mark that nothing is owed any more.
+    await waitFor('the result stored', async () => (await harness.mongo.db.collection('commands').countDocuments({ _id: `1:${command['commandId'] as string}` as never })) === 1);
 
     // What an operator sees on /metrics.
     const metrics = await harness.metrics.registry.metrics();

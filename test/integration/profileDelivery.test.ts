@@ -6,7 +6,7 @@ import { waitFor } from '../helpers/services.ts';
 import { changedEvent } from '../../shared/customers/events.ts';
 import { makeProfileStore } from '../../workers/profile/store.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
-import { commandKey, entriesOf, packEntry } from '../../shared/outbox.ts';
+import { commandKey, packEntry } from '../../shared/outbox.ts';
 import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 
 /** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
@@ -18,6 +18,8 @@ describe('profile worker: delivery guarantees', () => {
   });
 
   const versionsOf = (h: ProfileHarness, customerNumber: string) => h.eventsOf(customerNumber).map((event) => event.version);
+  /** The result stored for a command of organisation 1 (the mark that its entry went out), or null. */
+  const storedResult = async (h: ProfileHarness, commandId: string) => (await makeProfileStore(h.mongo, { claimKey: makeClaimKey(h.config.claimKeySecret) }).findCommands([commandKey(1, commandId)])).get(commandKey(1, commandId))?.result ?? null;
 
   it('a command sent twice has one effect and gets the same result again', async () => {
     harness = await startProfileHarness();
@@ -87,7 +89,7 @@ describe('profile worker: delivery guarantees', () => {
   });
 
   describe('a worker killed (SIGKILL) mid-batch and restarted', () => {
-    async function crashOnce(h: ProfileHarness, at: 'afterWrite' | 'afterPublish', send: () => Promise<void>) {
+    async function crashOnce(h: ProfileHarness, at: 'afterWrite' | 'afterProduce' | 'afterPublish', send: () => Promise<void>) {
       const { exited } = await startCrashingWorker({ worker: 'profile', at, database: h.mongo.db.databaseName, env: { PROFILES_ENV: h.config.env, KAFKA_SESSION_TIMEOUT_MS: '6000' } });
       await send();
       expect(await exited).toBe('SIGKILL');
@@ -101,7 +103,7 @@ describe('profile worker: delivery guarantees', () => {
       // Written but not sent: the profile holds its pending event and result.
       const written = await h.mongo.db.collection('profiles').findOne({ createdBy: 'agent-7' });
       expect(written).toMatchObject({ version: 1, pending: [expect.objectContaining({ commandId: create['commandId'] })] });
-      expect(await h.mongo.db.collection('relaySteps').countDocuments({})).toBe(1);
+      expect(await storedResult(h, create['commandId'] as string)).toBeNull();
       expect(h.resultsFor(create['commandId'] as string)).toHaveLength(0);
 
       await h.startWorker();
@@ -109,7 +111,7 @@ describe('profile worker: delivery guarantees', () => {
       expect(result).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: written!['_id'] });
       await waitFor('the CREATED event', () => h.eventsOf(result.customerNumber!).length > 0);
       expect(await h.mongo.db.collection('profiles').countDocuments({})).toBe(1);
-      await waitFor('its relay step closed', async () => (await h.mongo.db.collection('relaySteps').countDocuments({})) === 0);
+      await waitFor('its result stored: the mark that its entry went out', async () => (await storedResult(h, create['commandId'] as string)) !== null);
       // A later command shows the number was not taken twice and versions go on.
       const update = commandJson('UpdateProfile', { ...actor, surname: 'After' }, { customerNumber: result.customerNumber });
       await h.send(update);
@@ -204,46 +206,48 @@ describe('profile worker: delivery guarantees', () => {
       expect(await h.mongo.db.collection('profiles').findOne({ _id: temporary as never })).toMatchObject({ status: 'A', version: 3 });
     });
 
-    it('a relay step the sweep finds before its write stays open, and what the write owes still goes out', async () => {
+    it('an entry of an older version, its relay step left open, goes out by the sweep and its step closes', async () => {
       harness = await startProfileHarness({ startWorker: false });
       const h = harness;
-      const customer = await customerThenStop(h, { firstName: 'Slow', surname: 'A' });
+      const customer = await customerThenStop(h, { firstName: 'Old', surname: 'A' });
       const profiles = h.mongo.db.collection<ProfileDoc>('profiles');
-      // A process opened a step for its write of version 2 two minutes ago, and has not written yet.
-      await h.mongo.db.collection('relaySteps').insertOne({ _id: 'slow-step' as never, profiles: [customer], versions: [1], at: new Date(Date.now() - 120_000) });
-      await h.startWorker(); // its start-up sweep finds the step stale
-
-      // The slow write lands after the sweep.
+      // A version before 0.9 wrote version 2 with its step, stored the result first and stopped before its produce.
       const before = toProfile((await profiles.findOne({ _id: customer }))!);
       const now = new Date().toISOString();
-      const after = { ...before, surname: 'Slow', version: 2, changedAt: now };
-      const result = { commandId: 'slow-1', correlationId: 'corr-slow', clientName: 'acme-ticketshop', organisationId: 1, customerNumber: customer, commandType: 'UpdateProfile', status: 'ACCEPTED' as const, code: null, message: null, version: 2, processedAt: now };
-      const entry = packEntry({ commandId: 'slow-1', resultKey: `1:${customer}`, result, events: [changedEvent(after, 'UPDATED', { commandId: 'slow-1', correlationId: 'corr-slow', actor: null }, now)] }, 'slow-step');
+      const after = { ...before, surname: 'Old', version: 2, changedAt: now };
+      const result = { commandId: 'old-1', correlationId: 'corr-old', clientName: 'acme-ticketshop', organisationId: 1, customerNumber: customer, commandType: 'UpdateProfile', status: 'ACCEPTED' as const, code: null, message: null, version: 2, processedAt: now };
+      const entry = { ...packEntry({ commandId: 'old-1', resultKey: `1:${customer}`, result, events: [changedEvent(after, 'UPDATED', { commandId: 'old-1', correlationId: 'corr-old', actor: null }, now)] }), step: 'old-step' };
       expect((await profiles.replaceOne({ _id: customer, version: 1 }, { ...after, pending: [entry] })).matchedCount).toBe(1);
+      await h.mongo.db.collection('relaySteps').insertOne({ _id: 'old-step' as never, profiles: [customer], at: new Date(Date.now() - 120_000) });
+      await makeProfileStore(h.mongo, { claimKey: makeClaimKey(h.config.claimKeySecret) }).putResults([{ _id: commandKey(1, 'old-1'), result, resultKey: `1:${customer}` }]);
 
+      await h.startWorker(); // its start-up sweep finds the step stale
+      expect(await h.result('old-1', 40_000)).toMatchObject({ status: 'ACCEPTED', version: 2 });
+      await waitFor('the UPDATED event', () => versionsOf(h, customer).length >= 2);
+      await waitFor('the step closed', async () => (await h.mongo.db.collection('relaySteps').countDocuments({})) === 0);
       expect(await h.run('UpdateProfile', { ...actor, surname: 'Next' }, customer)).toMatchObject({ status: 'ACCEPTED', version: 3 });
-      expect(await h.result('slow-1')).toMatchObject({ status: 'ACCEPTED', version: 2 });
       await waitFor('three events', () => versionsOf(h, customer).length >= 3);
       expect(versionsOf(h, customer)).toEqual([1, 2, 3]);
-      await waitFor('the step closed', async () => (await h.mongo.db.collection('relaySteps').countDocuments({})) === 0);
     });
 
-    it('after the result was stored, before the produce: the redelivery sends the waiting event at once', async () => {
+    it('after the produce, before its results are stored: the redelivery sends the change again, applies it once, and marks it sent', async () => {
       harness = await startProfileHarness({ startWorker: false });
       const h = harness;
-      const create = commandJson('CreateProfile', { ...creator, firstName: 'Crash', surname: 'Stored' });
-      await crashOnce(h, 'afterWrite', () => h.send(create));
-      // What the relay does first, before it produces: the result made durable.
-      const written = (await h.mongo.db.collection<ProfileDoc>('profiles').findOne({ createdBy: 'agent-7' }))!;
-      const [entry] = entriesOf(written);
-      await makeProfileStore(h.mongo, { claimKey: makeClaimKey(h.config.claimKeySecret) }).putResults([{ _id: commandKey(1, create['commandId'] as string), result: entry!.result!, resultKey: entry!.resultKey ?? '' }]);
+      const create = commandJson('CreateProfile', { ...creator, firstName: 'Crash', surname: 'Produced' });
+      await crashOnce(h, 'afterProduce', () => h.send(create));
+      const first = await h.result(create['commandId'] as string);
+      expect(await storedResult(h, create['commandId'] as string)).toBeNull();
 
       await h.startWorker();
-      expect(await h.result(create['commandId'] as string, 40_000)).toMatchObject({ status: 'ACCEPTED', version: 1, customerNumber: written._id });
-      // Not left to the periodic sweep (a minute away): the replay relays what the profile still owes.
-      await waitFor('the CREATED event', () => h.eventsOf(written._id).length > 0);
-      expect(h.eventsOf(written._id).map((event) => event.version)).toEqual([1]);
-      await waitFor('its relay step closed', async () => (await h.mongo.db.collection('relaySteps').countDocuments({})) === 0);
+      await waitFor('the redelivered result', () => h.resultsFor(create['commandId'] as string).length >= 2, { timeoutMs: 40_000 });
+      expect(h.resultsFor(create['commandId'] as string).map((received) => received.value)).toEqual([first, first]);
+      await waitFor('its result stored', async () => (await storedResult(h, create['commandId'] as string)) !== null);
+      expect(await h.mongo.db.collection('profiles').countDocuments({})).toBe(1);
+      expect(new Set(versionsOf(h, first.customerNumber!))).toEqual(new Set([1]));
+      // Marked sent: the next write of the profile does not send it a third time.
+      expect(await h.run('UpdateProfile', { ...actor, surname: 'After' }, first.customerNumber!)).toMatchObject({ version: 2 });
+      await waitFor('the UPDATED event', () => versionsOf(h, first.customerNumber!).includes(2));
+      expect(h.resultsFor(create['commandId'] as string)).toHaveLength(2);
     });
 
     it('after the produce, before the offset commit: redelivered, answered the same, applied once', async () => {

@@ -8,7 +8,7 @@ import { permanent } from '../helpers/decider.ts';
 function written(doc: ProfileDoc, commandId: string): ProfileDoc {
   const profile = toProfile(doc);
   const entry: PendingEntry = { commandId, resultKey: `1:${doc._id}`, result: null, events: [changedEvent(profile, 'UPDATED', { commandId, correlationId: null, actor: null }, '2026-12-03T10:00:00.000Z')] };
-  return { ...doc, pending: [...doc.pending, packEntry(entry, `step-${commandId}`, profile)] };
+  return { ...doc, pending: [...doc.pending, packEntry(entry, profile)] };
 }
 
 describe('pending entries as stored in their profile', () => {

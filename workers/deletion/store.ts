@@ -7,7 +7,7 @@ import type { Mongo } from '../../shared/mongo/connect.ts';
 import { ensureIndexes } from '../../shared/mongo/indexes.ts';
 import { combine, oneAtATime } from '../../shared/combine.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
-import { makeOutboxSteps } from '../../shared/outbox.ts';
+import { makeOutboxStore } from '../../shared/outbox.ts';
 
 /** Steps of the saga, in order; a receipt lists them all. */
 export const erasureSteps = ['profile', 'claims', 'jobs', 'event'] as const;
@@ -66,7 +66,7 @@ export function makeErasureStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: E
   const receipts: Collection<ErasureReceipt> = db.collection('erasureReceipts');
   const inProgress: Collection<ErasureStart> = db.collection('erasuresInProgress');
   const profiles: Collection<ProfileDoc> = db.collection('profiles');
-  const outbox = makeOutboxSteps(mongo);
+  const outbox = makeOutboxStore(mongo);
   const emailClaims = db.collection<{ _id: string; customerNumber: string }>('emailClaims');
   const accountClaims = db.collection<{ _id: string; customerNumber: string }>('accountClaims');
   const claimCollections = [emailClaims, accountClaims];

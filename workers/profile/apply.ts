@@ -1,12 +1,11 @@
 // Writes what decide.ts decided, in the order that keeps every crash recoverable: numbers reserved,
-// then values claimed, and the relay step recorded, before the profiles are written (so a
-// redelivery reuses the numbers and owns the claims taken for them, no profile holds a value
-// without its claim, and the sweep finds what the writes owe); values let go are given back after.
-// A write that lost a race throws WriteConflict.
+// then values claimed, before the profiles are written (so a redelivery reuses the numbers and owns
+// the claims taken for them, and no profile holds a value without its claim); values let go are
+// given back after. What the writes owe goes out with them (see shared/outbox.ts). A write that
+// lost a race throws WriteConflict.
 import type { MergeStep, StepDecision, Unmark } from './decide.ts';
 import type { ProfileStore } from './store.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
-import type { OutboxSteps } from '../../shared/outbox.ts';
 
 export type Applier = ReturnType<typeof makeApplier>;
 
@@ -20,19 +19,24 @@ async function allWritten(writes: readonly (Promise<unknown> | undefined)[]): Pr
   if (failed) throw failed.reason;
 }
 
-export function makeApplier(store: ProfileStore, steps: Pick<OutboxSteps, 'openStep'>) {
+export function makeApplier(store: ProfileStore) {
   return {
-    /** The writes of a run; what it gives back is given back once the profiles are written. */
-    async apply(decision: StepDecision): Promise<void> {
-      const { claims, step } = decision;
+    /**
+     * The writes of a run. Returns once the profiles are written, with what it gives back on its
+     * way (to be awaited before the step ends: it need not hold up the relay).
+     */
+    async apply(decision: StepDecision): Promise<{ released: Promise<void> }> {
+      const { claims } = decision;
       const take = () => allWritten([store.emails.take(claims.emails.take), store.accounts.take(claims.accounts.take)]);
       // Numbers before claims: a claim taken for a new number counts as its creation's own only
       // once the number is reserved for it (else, after a crash, the claim would block the
       // creation's redelivery, which takes another number).
       const reserved = decision.reservations.length > 0 ? store.reserveCreations(decision.reservations) : null;
-      await allWritten([reserved?.then(take) ?? take(), step ? steps.openStep(step.id, step.writes) : undefined, store.putDefinitions(decision.definitions)]);
+      await allWritten([reserved?.then(take) ?? take(), store.putDefinitions(decision.definitions)]);
       await store.writeProfiles(decision.writes);
-      await allWritten([store.emails.release(claims.emails.release), store.accounts.release(claims.accounts.release)]);
+      const released = allWritten([store.emails.release(claims.emails.release), store.accounts.release(claims.accounts.release)]);
+      released.catch(() => undefined); // awaited by the caller; unhandled meanwhile is not an error
+      return { released };
     },
 
     /** 1. Marks the temporary profile: from then on no other command, nor its erasure, touches it. */
@@ -42,7 +46,6 @@ export function makeApplier(store: ProfileStore, steps: Pick<OutboxSteps, 'openS
 
     /** 3. The permanent profile, with both events and the result, in one version-guarded write. */
     async writeMerged(step: Extract<MergeStep, { kind: 'merge' }>): Promise<void> {
-      await steps.openStep(step.step.id, step.step.writes);
       await store.writeProfiles([step.write]);
     },
 

@@ -37,8 +37,7 @@ export type { LooseResult };
 export type Snapshot = {
   /**
    * What is stored of each command, by command key: the number reserved for a creation, and its
-   * result once durable — or found in an entry already relayed (its step closed, so its result was
-   * stored first).
+   * result once durable (for a change, once its entry went out).
    */
   commands: ReadonlyMap<string, CommandDoc>;
   /**
@@ -58,8 +57,6 @@ export type DecideOptions = {
   /** Numbers for the run's creations without a reserved one (see {@link creationsWithoutNumber}), in their order. */
   numbers: readonly string[];
   uuid: () => string;
-  /** The relay step of this decision's writes. */
-  step: string;
   claimKey: ClaimKey;
   /** Ids of the trace contexts of results and events: each continues its command's trace (W3C), or starts one. */
   traceIds: TraceIds;
@@ -70,9 +67,6 @@ export type ClaimChanges = {
   release: ClaimDoc[];
 };
 
-/** The profiles a step writes, and the version each write was decided on (null: a creation). */
-export type StepWrite = { customerNumber: string; organisationId: number; expectedVersion: number | null };
-
 export type StepDecision = {
   /** Results to store and send besides those in the entries of `relay`. */
   results: LooseResult[];
@@ -80,8 +74,6 @@ export type StepDecision = {
   relay: ProfileDoc[];
   /** Inserts (expectedVersion null) and version-guarded replaces. */
   writes: { doc: ProfileDoc; expectedVersion: number | null }[];
-  /** The relay step recorded before the writes; null when nothing is written. */
-  step: { id: string; writes: StepWrite[] } | null;
   /** Numbers chosen for creations, recorded before the profiles exist so that a redelivery reuses them. */
   reservations: { _id: string; customerNumber: string; resultKey: string }[];
   claims: { emails: ClaimChanges; accounts: ClaimChanges };
@@ -113,12 +105,6 @@ export function creationsWithoutNumber(items: readonly Item[], commands: Readonl
 /** The profile a command works on: its customer number, or the number reserved for a creation. */
 export function targetOf(command: Command, commands: ReadonlyMap<string, CommandDoc>): string | null {
   return isCreation(command) ? (commands.get(commandKey(command.organisationId, command.commandId))?.customerNumber ?? null) : command.customerNumber;
-}
-
-/** Where a stored accepted result's change lives: the profile whose pending entries may still owe its events. */
-export function holderOf(command: Command, result: CommandResult): string | null {
-  if (result.status !== 'ACCEPTED' || result.version === null) return null;
-  return command.type === 'MergeTemporaryProfile' ? command.payload.permanentCustomerNumber : result.customerNumber;
 }
 
 type Outcome = { customerNumber: string | null; status: 'ACCEPTED' | 'REJECTED'; code?: RejectionCode | null; message?: string | null; version?: number | null };
@@ -166,7 +152,6 @@ type ClaimIndex = { dbOwner: Map<string, string>; current: Map<string, string | 
 export function decideBatch(items: readonly Item[], snapshot: Snapshot, options: DecideOptions): StepDecision {
   const { now, claimKey } = options;
   const nowIso = now.toISOString();
-  const step = options.step;
   const stored = snapshot.commands;
   const results: LooseResult[] = [];
   const toRelay = new Map<string, ProfileDoc>();
@@ -186,11 +171,8 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
     const key = itemKey(item);
     const replay = key === null ? undefined : stored.get(key)?.result;
     if (replay) {
+      // Its change, if any, went out before its result was stored.
       results.push({ key: item.key, order: item.order, result: replay, trace: traceOf(item) });
-      // A change whose result was stored may still owe its events (a crash before they went out).
-      const holder = item.kind === 'command' ? holderOf(item.command, replay) : null;
-      const doc = holder === null ? undefined : snapshot.profiles.get(holder);
-      if (item.kind === 'command' && doc?.pending.some((entry) => entry.commandId === item.command.commandId)) toRelay.set(doc._id, doc);
     } else if (item.kind === 'rejected') {
       results.push({ key: item.key, order: item.order, result: rejectionOf(item, now), trace: traceOf(item) });
     } else {
@@ -315,9 +297,9 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
           trace,
         };
         decided.set(commandKey(org, command.commandId), result);
-        const waiting = (held.get(number) ?? []).map(({ order: _order, ...outcome }) => packEntry(outcome, step));
+        const waiting = (held.get(number) ?? []).map(({ order: _order, ...outcome }) => packEntry(outcome));
         held.delete(number);
-        const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc ? carriedEntries(doc) : []), ...waiting, packEntry(entry, step, after)] };
+        const next: ProfileDoc = { ...after, _id: after.customerNumber, pending: [...(doc ? carriedEntries(doc) : []), ...waiting, packEntry(entry, after)] };
         track(emailIndex, before ? emailsOf(before) : [], emailsOf(after), after.customerNumber);
         track(accountIndex, before ? accountsOf(before) : [], accountsOf(after), after.customerNumber);
         changed.set(number, next);
@@ -352,7 +334,6 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
     results,
     relay: [...toRelay.values()],
     writes,
-    step: writes.length > 0 ? { id: step, writes: writes.map(({ doc, expectedVersion }) => ({ customerNumber: doc._id, organisationId: doc.organisationId, expectedVersion })) } : null,
     reservations,
     claims: { emails: claimChanges(emailIndex), accounts: claimChanges(accountIndex) },
     definitions: newDefinitions,
@@ -382,11 +363,11 @@ export type MergeStep =
    * Accepted: mark the temporary profile (unless marked), send its owed entries, write the
    * permanent profile with both events and the result (version-guarded), then finish.
    */
-  | { kind: 'merge'; mark: boolean; temporary: ProfileDoc; write: { doc: ProfileDoc; expectedVersion: number }; step: { id: string; writes: StepWrite[] } }
+  | { kind: 'merge'; mark: boolean; temporary: ProfileDoc; write: { doc: ProfileDoc; expectedVersion: number } }
   /** The permanent profile holds the merge already (a crash after its write): relay it and finish. */
   | { kind: 'written'; permanent: ProfileDoc };
 
-export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeTemporaryProfile'> }, snapshot: MergeSnapshot, options: Pick<DecideOptions, 'now' | 'step' | 'traceIds'>): MergeStep {
+export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeTemporaryProfile'> }, snapshot: MergeSnapshot, options: Pick<DecideOptions, 'now' | 'traceIds'>): MergeStep {
   const { command } = item;
   const { now } = options;
   const trace = continueTrace(item.trace, options.traceIds);
@@ -429,12 +410,11 @@ export function decideMergeStep(item: CommandItem & { command: CommandOf<'MergeT
     events: [changedEvent(decision.permanent, 'MERGED', cause, nowIso), deleted],
     trace,
   };
-  const doc: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...carriedEntries(permanent), packEntry(entry, options.step, decision.permanent)] };
+  const doc: ProfileDoc = { ...decision.permanent, _id: permanentNumber, pending: [...carriedEntries(permanent), packEntry(entry, decision.permanent)] };
   return {
     kind: 'merge',
     mark: !temporary.mergingInto,
     temporary,
     write: { doc, expectedVersion: permanent.version },
-    step: { id: options.step, writes: [{ customerNumber: permanentNumber, organisationId: command.organisationId, expectedVersion: permanent.version }] },
   };
 }

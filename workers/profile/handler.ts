@@ -2,7 +2,6 @@
 // (load.ts), decides purely (decide.ts), writes (apply.ts) and relays what it owes (shared/outbox.ts).
 // Every step is safe to repeat: a write that loses a race (WriteConflict) makes the step run
 // again, and commands already applied are then recognised and answered, not applied twice.
-import { randomUUID } from 'node:crypto';
 import type { AvroCodec } from '../../shared/avro.ts';
 import type { Batch, KafkaMessage } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -15,15 +14,15 @@ import { boundedLength, maxStep, prefixOf, prepare, suffixOf, type Prepared } fr
 
 import { WriteConflict, type ProfileStore } from './store.ts';
 import { noTracing, randomTraceIds, type StepSpan, type StepTracing } from '../../shared/tracing.ts';
-import { entriesOf, type CheckedResults, type LooseResult, type OpenStep, type OutboxSteps, type Relay } from '../../shared/outbox.ts';
+import { entriesOf, type CheckedResults, type LooseResult, type OutboxStore, type Relay } from '../../shared/outbox.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 export { maxCommandsPerProfile } from './prepare.ts';
 
 export type HandlerDeps = {
   store: ProfileStore;
-  /** The outbox: its relay steps, and the relay that sends what they owe. */
-  steps: OutboxSteps;
+  /** The outbox: what tells entries that went out, and the relay that sends what is owed. */
+  outbox: OutboxStore;
   relay: Relay;
   codec: AvroCodec;
   logger: Logger;
@@ -40,8 +39,11 @@ export type HandlerDeps = {
    * was sent (its Kafka timestamp, ms) if it came in this batch.
    */
   onResult?: (result: CommandResult, sentAt: number | undefined) => void;
-  /** Test hooks for fault injection: after the MongoDB writes of a step, after its produce. */
-  hooks?: { afterWrite?: () => void | Promise<void>; afterPublish?: () => void | Promise<void> };
+  /**
+   * Test hooks for fault injection: after the MongoDB writes of a step, after its produce (before
+   * the results that mark its entries as gone out are stored: the relay calls it), after its relay.
+   */
+  hooks?: { afterWrite?: () => void | Promise<void>; afterProduce?: () => void | Promise<void>; afterPublish?: () => void | Promise<void> };
 };
 
 type Merge = CommandItem & { command: CommandOf<'MergeTemporaryProfile'> };
@@ -76,8 +78,8 @@ const latestOf = (docs: ProfileDoc[]) => [...new Map(docs.map((doc) => [doc._id,
 
 export function makeCommandHandler(deps: HandlerDeps) {
   const { store, relay, logger, clock } = deps;
-  const loader = makeLoader(store, deps.steps, store.claimKey);
-  const applier = makeApplier(store, deps.steps);
+  const loader = makeLoader(store, deps.outbox, store.claimKey);
+  const applier = makeApplier(store);
   const maxAttempts = deps.maxAttempts ?? 8;
   const tracing = deps.tracing ?? noTracing;
   const where = (batch: Batch, count: number) => ({ 'messaging.destination.name': batch.topic, 'messaging.destination.partition.id': String(batch.partition), 'messaging.batch.message_count': count });
@@ -88,56 +90,59 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const order = (commandId: string) => orderOf.get(commandId) ?? -1;
     const loose: LooseResult[] = [...prepared.loose];
     const relayed: ProfileDoc[] = [];
-    // What the relay need not read again: steps found open or opened here, results looked for.
-    const open = new Map<string, OpenStep>();
+    // Claims given back after the runs' writes: on their way while the step goes on.
+    const releases: Promise<void>[] = [];
+    // Results looked for already: the relay need not read them again.
     const checkedIds = new Set<string>();
     const checkedResults = new Map<string, CommandResult>();
     const checked: CheckedResults = { ids: checkedIds, results: checkedResults };
     /** Sends what is owed so far (before a merge, which must see and order after it). */
     const publishSoFar = async () => {
       const results = loose.splice(0);
-      await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed.splice(0)), results, open, stored: checked, order }));
+      await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed.splice(0)), results, stored: checked, order }));
       for (const { result } of results) deps.onResult?.(result, sentAt(result.commandId));
     };
 
-    for (const segment of segmentsOf(prepared.items)) {
-      if (segment.kind === 'run') {
-        const loaded = await span.phase('profile.load', () => loader.load(segment.items));
-        const decision = await span.phase('profile.decide', async () =>
-          decideBatch(segment.items, loaded.snapshot, { now, numbers: loaded.numbers, uuid: deps.newUuid, step: randomUUID(), claimKey: store.claimKey, traceIds: randomTraceIds }),
-        );
-        await span.phase('profile.write', () => applier.apply(decision));
-        loose.push(...decision.results);
-        relayed.push(...decision.relay);
-        for (const [id, step] of loaded.open) open.set(id, step);
-        if (decision.step) {
-          const { writes } = decision.step;
-          open.set(decision.step.id, { profiles: writes.map((write) => write.customerNumber), versions: writes.map((write) => write.expectedVersion), organisations: writes.map((write) => write.organisationId) });
+    try {
+      for (const segment of segmentsOf(prepared.items)) {
+        if (segment.kind === 'run') {
+          const loaded = await span.phase('profile.load', () => loader.load(segment.items));
+          const decision = await span.phase('profile.decide', async () =>
+            decideBatch(segment.items, loaded.snapshot, { now, numbers: loaded.numbers, uuid: deps.newUuid, claimKey: store.claimKey, traceIds: randomTraceIds }),
+          );
+          const { released } = await span.phase('profile.write', () => applier.apply(decision));
+          releases.push(released);
+          loose.push(...decision.results);
+          relayed.push(...decision.relay);
+          for (const id of loaded.checked.ids) checkedIds.add(id);
+          for (const [id, result] of loaded.checked.results) checkedResults.set(id, result);
+          continue;
         }
-        for (const id of loaded.checked.ids) checkedIds.add(id);
-        for (const [id, result] of loaded.checked.results) checkedResults.set(id, result);
-        continue;
+        // Relay what came before, so the merge sees (and orders after) it — the answers without an
+        // effect too: decided again after the merge, they could come out otherwise (per-key order).
+        await publishSoFar();
+        await span.phase('profile.merge', () => mergeStep(segment.item, now, loose, relayed));
+        // A refused merge has no write to ride in: it is fixed (stored and sent) before the commands
+        // after it, which could change its answer if it were decided again after a crash.
+        if (loose.length > 0) await publishSoFar();
       }
-      // Relay what came before, so the merge sees (and orders after) it — the answers without an
-      // effect too: decided again after the merge, they could come out otherwise (per-key order).
-      await publishSoFar();
-      await span.phase('profile.merge', () => mergeStep(segment.item, now, loose, relayed));
-      // A refused merge has no write to ride in: it is fixed (stored and sent) before the commands
-      // after it, which could change its answer if it were decided again after a crash.
-      if (loose.length > 0) await publishSoFar();
+      await deps.hooks?.afterWrite?.();
+      const profiles = latestOf(relayed);
+      await span.phase('profile.relay', () => relay.publish({ profiles, results: loose, dlq: prepared.dlq.map((entry) => entry.record), stored: checked, order }));
+      await deps.hooks?.afterPublish?.();
+      await Promise.all(releases);
+      for (const { result } of loose) deps.onResult?.(result, sentAt(result.commandId));
+      for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result, sentAt(entry.result.commandId));
+    } finally {
+      // A step decided again (a lost race) starts once none of this attempt's writes is on its way.
+      await Promise.allSettled(releases);
     }
-    await deps.hooks?.afterWrite?.();
-    const profiles = latestOf(relayed);
-    await span.phase('profile.relay', () => relay.publish({ profiles, results: loose, dlq: prepared.dlq.map((entry) => entry.record), open, stored: checked, order }));
-    await deps.hooks?.afterPublish?.();
-    for (const { result } of loose) deps.onResult?.(result, sentAt(result.commandId));
-    for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result, sentAt(entry.result.commandId));
   }
 
   /** A merge touches two profiles: a small resumable saga of single-document writes. */
   async function mergeStep(item: Merge, now: Date, loose: LooseResult[], relayed: ProfileDoc[]): Promise<void> {
     const snapshot = await loader.loadMerge(item);
-    const step = decideMergeStep(item, snapshot, { now, step: randomUUID(), traceIds: randomTraceIds });
+    const step = decideMergeStep(item, snapshot, { now, traceIds: randomTraceIds });
     const permanentNumber = item.command.payload.permanentCustomerNumber;
     switch (step.kind) {
       case 'replayed':

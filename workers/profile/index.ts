@@ -9,7 +9,7 @@ import type { RunningWorker } from '../../shared/lifecycle.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import type { Mongo } from '../../shared/mongo/connect.ts';
-import { makeOutboxSteps, makeRelay } from '../../shared/outbox.ts';
+import { makeOutboxStore, makeRelay } from '../../shared/outbox.ts';
 import { topics } from '../../shared/topics.ts';
 import { makeFit } from './fit.ts';
 import { makeCommandHandler, type HandlerDeps } from './handler.ts';
@@ -56,7 +56,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
 
   const store = makeProfileStore(mongo, { claimKey: makeClaimKey(config.claimKeySecret) });
   await store.ensureIndexes();
-  const steps = makeOutboxSteps(mongo);
+  const outbox = makeOutboxStore(mongo);
   const producer = makeProducer(kafka);
   await producer.connect();
   const relay = makeRelay({
@@ -69,9 +69,9 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     eventTopicConfig: ownTopics.eventConfig,
     onUnaligned: ownTopics.note,
     logger,
-    steps,
-    results: { put: (results, checked) => store.putResults(results, checked) },
+    results: { put: (results, checked) => store.putResults(results, checked), record: (results, options) => store.recordResults(results, options) },
     fit: makeFit({ topics: names, codec, result }),
+    ...(deps.hooks?.afterProduce ? { afterProduce: deps.hooks.afterProduce } : {}),
     onPublished: ({ events, dlq }) => {
       const now = Date.now();
       for (const sent of events) metrics?.eventPublishLagSeconds.observe((now - Date.parse(sent.occurredAt)) / 1_000);
@@ -80,7 +80,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
   });
   const handler = makeCommandHandler({
     store,
-    steps,
+    outbox,
     relay,
     codec,
     logger,
@@ -95,7 +95,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     },
   });
 
-  const sweep = makeSweep({ db: mongo.db, store, steps, relay, topics: ownTopics, logger });
+  const sweep = makeSweep({ store, outbox, relay, topics: ownTopics, logger });
   await sweep.run();
   const sweepTimer = setInterval(sweep.run, sweepIntervalMs);
   sweepTimer.unref();

@@ -1,24 +1,22 @@
 // Reads everything a step decides on, in as few sequential round trips as the data allows: each
 // wave issues at once every read that what is known so far calls for. A run of updates takes two
-// waves (commands, profiles, definitions and named claims; then the profiles' open relay steps,
-// the claims they hold and those claims' owners); a redelivery after a crash may take a third.
+// waves (commands, profiles, definitions and named claims; then the results that tell which of the
+// profiles' pending entries went out, the claims they hold and those claims' owners); a
+// redelivery after a crash may take a third.
 import type { ClaimKey } from '../../shared/customers/claims.ts';
-import { creationsWithoutNumber, holderOf, itemKey, targetOf, type CommandItem, type Item, type MergeSnapshot, type Snapshot } from './decide.ts';
+import { creationsWithoutNumber, itemKey, targetOf, type CommandItem, type Item, type MergeSnapshot, type Snapshot } from './decide.ts';
 import type { CommandOf, PreferenceDefinition } from './model.ts';
 import { definitionKey, type CommandDoc, type ProfileStore } from './store.ts';
-import { commandKey, entriesOf, owedOf, type CheckedResults, type OpenStep, type OutboxSteps } from '../../shared/outbox.ts';
+import { commandKey, marksToRead, owedOf, type CheckedResults, type OutboxStore } from '../../shared/outbox.ts';
 import type { ClaimDoc } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 
-/**
- * A snapshot for decideBatch, the new numbers its creations take, and what the outbox need not read
- * again: the relay steps found open, and the results looked for.
- */
-export type Loaded = { snapshot: Snapshot; numbers: string[]; open: ReadonlyMap<string, OpenStep>; checked: CheckedResults };
+/** A snapshot for decideBatch, the new numbers its creations take, and the results looked for (the outbox need not read them again). */
+export type Loaded = { snapshot: Snapshot; numbers: string[]; checked: CheckedResults };
 
 export type Loader = ReturnType<typeof makeLoader>;
 
-export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, 'openSteps'>, claimKey: ClaimKey) {
+export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openSteps'>, claimKey: ClaimKey) {
   /** What has been asked for, and what came back. */
   const makeReads = () => ({
     commands: new Map<string, CommandDoc>(),
@@ -26,7 +24,8 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
     profiles: new Map<string, ProfileDoc>(),
     /** The wave in which each profile was read (found or not). */
     profileWave: new Map<string, number>(),
-    steps: new Map<string, OpenStep>(),
+    /** Relay steps of older versions found open. */
+    steps: new Set<string>(),
     stepsAsked: new Set<string>(),
     emails: new Map<string, ClaimDoc>(),
     emailsAsked: new Set<string>(),
@@ -62,14 +61,14 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
     const [foundCommands, foundProfiles, foundSteps, foundEmails, foundAccounts, foundDefinitions] = await Promise.all([
       store.findCommands(commandIds),
       store.findProfiles(profiles),
-      outboxSteps.openSteps(steps),
+      outbox.openSteps(steps),
       store.emails.find(emails),
       store.accounts.find(accounts),
       store.findDefinitions(definitions),
     ]);
     for (const [id, doc] of foundCommands) reads.commands.set(id, { ...reads.commands.get(id), ...doc });
     for (const [id, doc] of foundProfiles) reads.profiles.set(id, doc);
-    for (const [id, step] of foundSteps) reads.steps.set(id, step);
+    for (const id of foundSteps) reads.steps.add(id);
     for (const [id, claim] of foundEmails) reads.emails.set(id, claim);
     for (const [id, claim] of foundAccounts) reads.accounts.set(id, claim);
     for (const [id, definition] of foundDefinitions) reads.definitions.set(id, definition);
@@ -77,27 +76,17 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
   }
 
   /**
-   * The profiles worked on only with the entries still owed (their relay step open). An entry of a
-   * run's command whose step is closed was relayed, so its result was stored first: it counts as
-   * stored, whether or not the read of results saw it.
+   * The profiles worked on, with only the entries still owed: an entry whose result is stored went
+   * out (see shared/outbox.ts), and its command is answered from that result.
    */
-  function settle(reads: Reads, worked: Set<string>, runCommands: CommandItem[]): Snapshot {
+  function settle(reads: Reads, worked: Set<string>): Snapshot {
     const profiles = new Map(reads.profiles);
-    const commands = new Map(reads.commands);
-    const ours = new Map(runCommands.map(({ command }) => [command.commandId, command.organisationId]));
+    const relayed = { results: new Set([...reads.commands].flatMap(([id, doc]) => (doc.result ? [id] : []))), openSteps: reads.steps };
     for (const number of worked) {
       const doc = reads.profiles.get(number);
-      if (!doc) continue;
-      const owed = owedOf(doc, reads.steps);
-      profiles.set(number, owed);
-      if (owed.pending.length === doc.pending.length) continue;
-      const relayed = new Set(doc.pending.filter((entry) => !owed.pending.includes(entry)).map((entry) => entry.commandId));
-      for (const entry of entriesOf({ ...doc, pending: doc.pending.filter((stored) => relayed.has(stored.commandId) && stored.commandId !== null && ours.get(stored.commandId) === doc.organisationId) })) {
-        const key = commandKey(doc.organisationId, entry.commandId!);
-        if (entry.result && !commands.get(key)?.result) commands.set(key, { ...commands.get(key), _id: key, result: entry.result, resultKey: entry.resultKey ?? '' });
-      }
+      if (doc) profiles.set(number, owedOf(doc, relayed));
     }
-    return { commands, profiles, emailClaims: reads.emails, accountClaims: reads.accounts, definitions: reads.definitions };
+    return { commands: reads.commands, profiles, emailClaims: reads.emails, accountClaims: reads.accounts, definitions: reads.definitions };
   }
 
   return {
@@ -107,14 +96,11 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
       const runCommands = items.filter((item): item is CommandItem => item.kind === 'command');
       let numbers: Promise<string[]> | null = null;
       for (let number = 1; ; number++) {
-        // The profiles worked on: targets, and holders of changes answered before (their events may still be owed).
+        // The profiles worked on: the commands' targets. (A change answered before went out: its result is stored.)
         const worked = new Set<string>();
         for (const { command } of runCommands) {
           const target = targetOf(command, reads.commands);
           if (target !== null) worked.add(target);
-          const replay = reads.commands.get(commandKey(command.organisationId, command.commandId))?.result;
-          const holder = replay ? holderOf(command, replay) : null;
-          if (holder !== null) worked.add(holder);
         }
         const emails: string[] = [];
         const accounts: string[] = [];
@@ -134,7 +120,8 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
         }
         // A claim counts only while its owner holds the value: owners are read too.
         const owners = [...reads.emails.values(), ...reads.accounts.values()].map((claim) => claim.customerNumber);
-        const steps = [...worked].flatMap((id) => reads.profiles.get(id)?.pending.map((entry) => entry.step) ?? []);
+        // Which of their pending entries went out: their results, and the relay steps of older versions.
+        const marks = marksToRead([...worked].flatMap((id) => reads.profiles.get(id) ?? []));
         // A result stored after the first read of results (another process relayed a change of this
         // run in between) must be replayed, not decided again: read again after the profile was.
         const late = runCommands.flatMap(({ command }) => {
@@ -151,9 +138,9 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
         const more = await wave(
           reads,
           {
-            commands: items.map(itemKey).filter((key): key is string => key !== null),
+            commands: [...items.map(itemKey).filter((key): key is string => key !== null), ...marks.results],
             profiles: [...worked, ...owners],
-            steps,
+            steps: marks.steps,
             emails,
             accounts,
             definitions: runCommands.flatMap(({ command }) => (command.type === 'SetPreference' ? [definitionKey(command.organisationId, command.payload.key)] : [])),
@@ -162,11 +149,10 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
           number,
         );
         if (!more) {
-          const snapshot = settle(reads, worked, runCommands);
+          const snapshot = settle(reads, worked);
           return {
             snapshot,
             numbers: await (numbers ?? store.allocateNumbers(creationsWithoutNumber(items, reads.commands).length)),
-            open: reads.steps,
             checked: { ids: reads.commandsAsked, results: new Map([...snapshot.commands].flatMap(([id, doc]) => (doc.result ? [[id, doc.result] as const] : []))) },
           };
         }
@@ -180,9 +166,9 @@ export function makeLoader(store: ProfileStore, outboxSteps: Pick<OutboxSteps, '
       const numbers = [command.customerNumber, command.payload.permanentCustomerNumber];
       const reads = makeReads();
       await wave(reads, { commands: [key], profiles: numbers, steps: [], emails: [], accounts: [], definitions: [], late: [] }, 1);
-      const steps = numbers.flatMap((id) => reads.profiles.get(id)?.pending.map((entry) => entry.step) ?? []);
-      await wave(reads, { commands: [], profiles: [], steps, emails: [], accounts: [], definitions: [], late: reads.commands.get(key)?.result ? [] : [key] }, 2);
-      const snapshot = settle(reads, new Set(numbers), [item]);
+      const marks = marksToRead(numbers.flatMap((id) => reads.profiles.get(id) ?? []));
+      await wave(reads, { commands: marks.results, profiles: [], steps: marks.steps, emails: [], accounts: [], definitions: [], late: reads.commands.get(key)?.result ? [] : [key] }, 2);
+      const snapshot = settle(reads, new Set(numbers));
       return { temporary: snapshot.profiles.get(command.customerNumber) ?? null, permanent: snapshot.profiles.get(command.payload.permanentCustomerNumber) ?? null, stored: snapshot.commands.get(key) ?? null };
     },
   };

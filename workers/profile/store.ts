@@ -141,8 +141,9 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
       { max: perGroup },
     );
   // A profile write went through when the stored document is the one written: same version, and
-  // its last entry from this write's relay step (another write at that version has another step).
-  const writeProfileGroup = guardedWrites(profiles, (written, stored) => stored !== undefined && stored.version === written.version && stored.pending.at(-1)?.step === written.pending.at(-1)?.step);
+  // its last entry this write's (another decision, even of the same command, has another body: its
+  // times and trace ids).
+  const writeProfileGroup = guardedWrites(profiles, (written, stored) => stored !== undefined && stored.version === written.version && stored.pending.at(-1)?.body === written.pending.at(-1)?.body);
   const insertResults = groupedInserts(commands);
   const insertReservations = groupedInserts(commands);
   /** The block to try first at the next claim (the one after the last this process saw taken). */
@@ -298,6 +299,18 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
       const raced = await insertResults(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })));
       if (raced.size > 0) for (const [id, result] of storedResults(await byIds(commands, raced))) known.set(id, result);
       return known;
+    },
+
+    /**
+     * Stores the results of entries that went out (the mark that they did: see shared/outbox.ts),
+     * where none is stored yet. `manyStored`: most may be, looked up first.
+     */
+    async recordResults(results: { _id: string; result: CommandResult; resultKey: string }[], options: { manyStored?: boolean } = {}): Promise<void> {
+      if (results.length === 0) return;
+      const at = new Date();
+      const docs = results.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at }));
+      if (options.manyStored) await mongo.writes.insertOnce(commands, docs, { manyExisting: true });
+      else await insertResults(docs);
     },
 
     /** Marks a temporary profile as being merged (version-guarded, no new version: it gets no event of its own). */
