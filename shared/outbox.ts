@@ -151,12 +151,35 @@ export type CheckedResults = { ids: ReadonlySet<string>; results: ReadonlyMap<st
 
 export type OutboxStore = ReturnType<typeof makeOutboxStore>;
 
-/** What the outbox reads of its marks: the stored results (`commands`) and the relay steps of older versions. */
-export function makeOutboxStore(mongo: Pick<Mongo, 'db' | 'writes'>) {
+/**
+ * What the outbox reads of its marks: the stored results (`commands`) and the relay steps of older
+ * versions. It remembers the last `rememberSent` results this process stored or read stored: a
+ * stored result stays stored, and the profile worker, which relays most of the entries it later
+ * reads again, need not read their marks again.
+ */
+export function makeOutboxStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: { rememberSent?: number } = {}) {
   const results: Collection<{ _id: string }> = mongo.db.collection('commands');
   const relaySteps: Collection<RelayStep> = mongo.db.collection('relaySteps');
   const write = mongo.writes.turn;
+  const rememberSent = options.rememberSent ?? 200_000;
+  /** Command keys whose results are known stored, oldest first. */
+  const sent = new Set<string>();
   return {
+    /** Notes results known stored (stored by this process, or read). */
+    noteSent(keys: Iterable<string>): void {
+      for (const key of keys) {
+        sent.delete(key);
+        sent.add(key);
+      }
+      for (const oldest of sent) {
+        if (sent.size <= rememberSent) break;
+        sent.delete(oldest);
+      }
+    },
+
+    /** Whether this result is known stored without reading it (see {@link noteSent}). */
+    knownSent: (key: string): boolean => sent.has(key),
+
     /** Which of the profiles' entries went out (see {@link Relayed}); one round trip. */
     async relayedOf(docs: Iterable<ProfileDoc>): Promise<Relayed> {
       const wanted = marksToRead(docs);

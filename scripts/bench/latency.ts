@@ -176,14 +176,16 @@ for (const [index, command] of probeCommands.entries()) {
   recording = true;
   await send([command]);
   await waitFor(() => done(id), 10_000);
-  // The step ends with its relay step closed, a moment after the event went out.
-  await waitFor(() => [...statements.values()].some((statement) => statement.name === 'delete' && statement.collection === 'relaySteps' && statement.endedAt !== null), 2_000).catch(() => undefined);
+  // The step ends with its result stored: after the produce for a change (it marks the change's
+  // entry as sent), before it for a result without an event.
+  await waitFor(() => [...statements.values()].some((statement) => statement.resultInsert && statement.endedAt !== null), 2_000).catch(() => undefined);
   recording = false;
   const step = [...statements.values()].filter((statement) => statement.endedAt !== null);
-  const closing = step.find((statement) => statement.name === 'delete' && statement.collection === 'relaySteps');
+  const closing = step.find((statement) => statement.resultInsert);
   const ownStep = closing ? step.filter((statement) => statement.startedAt <= closing.startedAt) : step;
   const stepWaves = waves(ownStep);
-  const producedAfter = stepWaves.findIndex((wave) => wave.some((statement) => statement.resultInsert));
+  const resultWave = stepWaves.findIndex((wave) => wave.some((statement) => statement.resultInsert));
+  const producedAfter = withoutEvent.has(id) ? resultWave : resultWave - 1;
   const writes = new Set(['insert', 'update', 'delete', 'findAndModify']);
   probes.push({
     type: String(command.value['type']),

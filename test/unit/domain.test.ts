@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateCommand } from '../../workers/profile/commands.ts';
 import { changedEvent, deletedEvent } from '../../shared/customers/events.ts';
-import { decide, decideMerge, type DecideContext, type Decision } from '../../workers/profile/domain.ts';
+import { decide, decideMerge, emailKeyOf, mayChangeClaims, type DecideContext, type Decision } from '../../workers/profile/domain.ts';
 import type { Command, CommandOf, PreferenceDefinition, Profile } from '../../workers/profile/model.ts';
 import { limits } from '../../workers/profile/limits.ts';
 import { actor, commandJson, creator, headers, isoAfter } from '../helpers/factories.ts';
@@ -258,5 +258,43 @@ describe('events', () => {
     const deleted = deletedEvent({ organisationId: 1, customerNumber: profile.customerNumber, lastVersion: 4 }, 'MERGED', { commandId: 'c2', correlationId: 'k2', actor: null, mergedInto: '10' }, now.toISOString());
     expect(deleted).toMatchObject({ eventType: 'DELETED', reason: 'MERGED', mergedInto: '10', version: 5, profile: null });
     expect(JSON.stringify(deleted)).not.toMatch(/a@b\.no|1990|Kari|Nordmann/);
+  });
+});
+
+describe('mayChangeClaims: which commands can change the values a profile holds claims for', () => {
+  const holding = (fields: Record<string, unknown> = {}, type: 'CreateProfile' | 'CreateTemporaryProfile' = 'CreateProfile') => ({ ...givenProfile({ email: 'Kari@Example.com', ...fields }, type), customerAccounts: ['ABT-1', 'ABT-2'] });
+  const claimed = (profile: Profile) => ({ email: emailKeyOf(profile), accounts: profile.customerAccounts });
+  const preferences = [{ organisationId: 1, key: 'seat', description: null, allowedValues: null }];
+
+  it('given a command it says cannot, then no decision of it changes the email held or the accounts', () => {
+    const permanent = holding();
+    const cases: [Command, Profile][] = [
+      [command('SetPreference', { ...actor, key: 'seat', value: 'window' }, permanent.customerNumber), permanent],
+      [command('RemovePreference', { ...actor, key: 'seat' }, permanent.customerNumber), permanent],
+      [command('UpdateProfile', { ...actor, surname: 'Hansen', countryCode: '+47', telephoneNumberNoCountryCode: '4000' }, permanent.customerNumber), permanent],
+    ];
+    for (const [cmd, profile] of cases) {
+      expect(mayChangeClaims(cmd), cmd.type).toBe(false);
+      const decision = when(cmd, profile, context({ preferences }));
+      if (decision.kind === 'changed') expect(claimed(decision.profile), cmd.type).toEqual(claimed(profile));
+    }
+  });
+
+  it('given an update naming an email (even to clear it), a temporary update (it overwrites every field), an account command, a deactivation or a restore, then it can', () => {
+    const profile = holding();
+    const temporary = holding({}, 'CreateTemporaryProfile');
+    const withoutEmail = command('UpdateTemporaryProfile', { ...actor, expirationDate: isoAfter(now, 7_200), firstName: 'Ola' }, temporary.customerNumber);
+    expect(emailKeyOf(changed(when(withoutEmail, temporary)).profile)).toBeNull();
+    for (const cmd of [
+      withoutEmail,
+      command('UpdateProfile', { ...actor, email: 'ola@example.com' }, profile.customerNumber),
+      command('UpdateProfile', { ...actor, email: null }, profile.customerNumber),
+      command('AddCustomerAccount', { ...actor, customerAccountId: 'ABT-3' }, profile.customerNumber),
+      command('RemoveCustomerAccount', { ...actor, customerAccountId: 'ABT-1' }, profile.customerNumber),
+      command('DeactivateCustomer', { ...actor, expirationDate: later }, profile.customerNumber),
+      command('RestoreCustomer', actor, profile.customerNumber),
+    ]) {
+      expect(mayChangeClaims(cmd), cmd.type).toBe(true);
+    }
   });
 });

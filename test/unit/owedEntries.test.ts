@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 import { changedEvent } from '../../shared/customers/events.ts';
-import { carriedEntries, commandKey, marksToRead, owedOf, packEntry, type PendingEntry, type Relayed } from '../../shared/outbox.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
+import { carriedEntries, commandKey, makeOutboxStore, marksToRead, owedOf, packEntry, type PendingEntry, type Relayed } from '../../shared/outbox.ts';
 import { permanent } from '../helpers/decider.ts';
 
 /** `doc` with the entry of a change by `commandId` (of an older version of the suite when `step` is given). */
@@ -41,5 +42,18 @@ describe('which pending entries are owed (shared/outbox.ts)', () => {
     const doc = withEntry(permanent('1001', { version: 2 }), 'c1', 'old-step');
     expect(carriedEntries(doc)).toMatchObject([{ commandId: 'c1', step: 'old-step' }]);
     expect(carriedEntries(withEntry(permanent('1001', { version: 2 }), 'c2'))[0]).not.toHaveProperty('step');
+  });
+});
+
+describe('the results the outbox remembers as stored', () => {
+  // Only what is remembered is used here: nothing is read or written.
+  const unused = { db: { collection: () => ({}) }, writes: { turn: () => Promise.reject(new Error('no writes here')) } } as unknown as Pick<Mongo, 'db' | 'writes'>;
+
+  it('given more results noted than it keeps, then it forgets the least recently noted first', () => {
+    const outbox = makeOutboxStore(unused, { rememberSent: 2 });
+    outbox.noteSent(['1:a', '1:b']);
+    outbox.noteSent(['1:a']); // noted again: the most recent
+    outbox.noteSent(['1:c']);
+    expect(['1:a', '1:b', '1:c'].map((key) => outbox.knownSent(key))).toEqual([true, false, true]);
   });
 });

@@ -43,6 +43,25 @@ export function emailKeyOf(profile: Pick<Profile, 'email' | 'status'>): string |
   return profile.email && profile.status !== 'D' ? profile.email.toLowerCase() : null;
 }
 
+/**
+ * Whether a command can change the values its profile holds claims for (its email while active, its
+ * customer accounts): only then must the loader read those claims (see load.ts). Preferences never
+ * can; an UpdateProfile only when it names an email (an UpdateTemporaryProfile overwrites every
+ * field: one without an email clears it).
+ */
+export function mayChangeClaims(command: Command): boolean {
+  switch (command.type) {
+    case 'SetPreference':
+    case 'RemovePreference':
+    case 'DefinePreference':
+      return false;
+    case 'UpdateProfile':
+      return command.payload.fields.email !== undefined;
+    default:
+      return true;
+  }
+}
+
 /** The same answer for a profile that does not exist and one of another organisation (SPEC §4.1). */
 const notFound = (customerNumber: string) => reject('CUSTOMER_NOT_FOUND', `customer ${customerNumber} not found`);
 

@@ -7,6 +7,7 @@ import type { ClaimKey } from '../../shared/customers/claims.ts';
 import { creationsWithoutNumber, itemKey, targetOf, type CommandItem, type Item, type MergeSnapshot, type Snapshot } from './decide.ts';
 import type { CommandOf, PreferenceDefinition } from './model.ts';
 import { definitionKey, type CommandDoc, type ProfileStore } from './store.ts';
+import { mayChangeClaims } from './domain.ts';
 import { commandKey, marksToRead, owedOf, type CheckedResults, type OutboxStore } from '../../shared/outbox.ts';
 import type { ClaimDoc } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
@@ -16,7 +17,7 @@ export type Loaded = { snapshot: Snapshot; numbers: string[]; checked: CheckedRe
 
 export type Loader = ReturnType<typeof makeLoader>;
 
-export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openSteps'>, claimKey: ClaimKey) {
+export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openSteps' | 'knownSent' | 'noteSent'>, claimKey: ClaimKey) {
   /** What has been asked for, and what came back. */
   const makeReads = () => ({
     commands: new Map<string, CommandDoc>(),
@@ -26,6 +27,8 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
     profileWave: new Map<string, number>(),
     /** Relay steps of older versions found open. */
     steps: new Set<string>(),
+    /** Results known stored without reading them (the outbox remembers those it stored). */
+    sent: new Set<string>(),
     stepsAsked: new Set<string>(),
     emails: new Map<string, ClaimDoc>(),
     emailsAsked: new Set<string>(),
@@ -81,12 +84,24 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
    */
   function settle(reads: Reads, worked: Set<string>): Snapshot {
     const profiles = new Map(reads.profiles);
-    const relayed = { results: new Set([...reads.commands].flatMap(([id, doc]) => (doc.result ? [id] : []))), openSteps: reads.steps };
+    const stored = [...reads.commands].flatMap(([id, doc]) => (doc.result ? [id] : []));
+    outbox.noteSent(stored);
+    const relayed = { results: new Set([...stored, ...reads.sent]), openSteps: reads.steps };
     for (const number of worked) {
       const doc = reads.profiles.get(number);
       if (doc) profiles.set(number, owedOf(doc, relayed));
     }
     return { commands: reads.commands, profiles, emailClaims: reads.emails, accountClaims: reads.accounts, definitions: reads.definitions };
+  }
+
+  /** The marks to read: those of results not known stored (noted in `reads.sent`). */
+  function knownOrToRead(reads: Reads, marks: { results: string[]; steps: string[] }): { results: string[]; steps: string[] } {
+    const results: string[] = [];
+    for (const key of marks.results) {
+      if (outbox.knownSent(key)) reads.sent.add(key);
+      else results.push(key);
+    }
+    return { results, steps: marks.steps };
   }
 
   return {
@@ -109,11 +124,12 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
           const email = 'fields' in command.payload ? command.payload.fields.email : command.type === 'ConvertToPermanent' ? command.payload.email : undefined;
           if (email) emails.push(claimKey(org, email.toLowerCase()));
           if (command.type === 'AddCustomerAccount') accounts.push(claimKey(org, command.payload.customerAccountId));
-          // Every value the target holds or held may be released or taken back within the run: its
-          // claim must be known, or giving it back and taking it again would collide.
+          // Every value the target holds or held may be released or taken back within the run by a
+          // command that can change them: its claim must be known, or giving it back and taking it
+          // again would collide.
           const target = targetOf(command, reads.commands);
           const doc = target === null ? undefined : reads.profiles.get(target);
-          if (doc && doc.organisationId === org) {
+          if (doc && doc.organisationId === org && mayChangeClaims(command)) {
             for (const value of [doc.email, doc.emailOld]) if (value) emails.push(claimKey(org, value.toLowerCase()));
             for (const account of doc.customerAccounts) accounts.push(claimKey(org, account));
           }
@@ -121,7 +137,7 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
         // A claim counts only while its owner holds the value: owners are read too.
         const owners = [...reads.emails.values(), ...reads.accounts.values()].map((claim) => claim.customerNumber);
         // Which of their pending entries went out: their results, and the relay steps of older versions.
-        const marks = marksToRead([...worked].flatMap((id) => reads.profiles.get(id) ?? []));
+        const marks = knownOrToRead(reads, marksToRead([...worked].flatMap((id) => reads.profiles.get(id) ?? [])));
         // A result stored after the first read of results (another process relayed a change of this
         // run in between) must be replayed, not decided again: read again after the profile was.
         const late = runCommands.flatMap(({ command }) => {
@@ -166,7 +182,7 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
       const numbers = [command.customerNumber, command.payload.permanentCustomerNumber];
       const reads = makeReads();
       await wave(reads, { commands: [key], profiles: numbers, steps: [], emails: [], accounts: [], definitions: [], late: [] }, 1);
-      const marks = marksToRead(numbers.flatMap((id) => reads.profiles.get(id) ?? []));
+      const marks = knownOrToRead(reads, marksToRead(numbers.flatMap((id) => reads.profiles.get(id) ?? [])));
       await wave(reads, { commands: marks.results, profiles: [], steps: marks.steps, emails: [], accounts: [], definitions: [], late: reads.commands.get(key)?.result ? [] : [key] }, 2);
       const snapshot = settle(reads, new Set(numbers));
       return { temporary: snapshot.profiles.get(command.customerNumber) ?? null, permanent: snapshot.profiles.get(command.payload.permanentCustomerNumber) ?? null, stored: snapshot.commands.get(key) ?? null };
