@@ -12,7 +12,7 @@
 // replays, preference definitions) are stored before the produce instead: the first stored wins,
 // and is the one sent, so that two processes deciding one command (a rebalance) send one answer.
 //
-// Entries written by versions of the suite before 0.9 name a relay step (`relaySteps`) recorded
+// Entries written by earlier builds of the suite name a relay step (`relaySteps`) recorded
 // before their write: they are owed while that step is open, and the sweep relays and closes steps
 // left open (see {@link sweepLegacySteps}).
 import type { Admin, Message, Producer } from 'kafkajs';
@@ -61,12 +61,12 @@ export type PendingEntry = {
 /**
  * A pending entry as stored: its result and events as one JSON string (the server never looks
  * inside them, and the local server re-encodes every nested field of a document it updates).
- * `step`: only in entries of versions before 0.9, the relay step that owes it.
+ * `step`: only in entries of earlier builds of the suite, the relay step that owes it.
  */
 export type StoredEntry = { commandId: string | null; resultKey: string | null; body: string; step?: string };
 
 /**
- * A relay step of versions before 0.9: the profiles one decision wrote, recorded before they were
+ * A relay step of earlier builds of the suite: the profiles one decision wrote, recorded before they were
  * written and removed once what they owed had gone out. Only read and closed now.
  */
 export type RelayStep = { _id: string; profiles: string[]; at: Date };
@@ -326,7 +326,7 @@ export function makeRelay(deps: {
 }
 
 /**
- * Relays what versions before 0.9 wrote and never relayed: their relay steps older than `minAgeMs`
+ * Relays what earlier builds of the suite wrote and never relayed: their relay steps older than `minAgeMs`
  * (younger ones may still be relayed by the process that wrote them). Each step's entries are sent
  * from its profiles as they are now (at least once) and the step is closed; a profile gone since
  * owes nothing.

@@ -205,7 +205,7 @@ describe('expiration and erasure', () => {
     const due = (await run('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 6) })).customerNumber!;
     await waitFor('the CREATED event', () => harness.eventsOf(due).length > 0);
     await harness.stopWorkers();
-    // As a version before 0.9 left it: its entries owed while its relay step is open.
+    // As an earlier build of the suite left it: its entries owed while its relay step is open.
     const profiles = harness.mongo.db.collection<{ _id: string; pending: { step?: string }[] }>('profiles');
     const doc = (await profiles.findOne({ _id: due }))!;
     await profiles.updateOne({ _id: due }, { $set: { pending: doc.pending.map((entry) => ({ ...entry, step: 'old-step' })) } });

@@ -211,7 +211,7 @@ describe('profile worker: delivery guarantees', () => {
       const h = harness;
       const customer = await customerThenStop(h, { firstName: 'Old', surname: 'A' });
       const profiles = h.mongo.db.collection<ProfileDoc>('profiles');
-      // A version before 0.9 wrote version 2 with its step, stored the result first and stopped before its produce.
+      // An earlier build of the suite wrote version 2 with its step, stored the result first and stopped before its produce.
       const before = toProfile((await profiles.findOne({ _id: customer }))!);
       const now = new Date().toISOString();
       const after = { ...before, surname: 'Old', version: 2, changedAt: now };
