@@ -1,8 +1,8 @@
 // Reads everything a step decides on, in as few sequential round trips as the data allows: each
 // wave issues at once every read that what is known so far calls for. A run of updates takes two
 // waves (commands, profiles, definitions and named claims; then the results that tell which of the
-// profiles' pending entries went out, the claims they hold and those claims' owners); a
-// redelivery after a crash may take a third.
+// profiles' pending entries went out, the claims of the values they hold where a command can change
+// them, and those claims' owners); a redelivery after a crash may take a third.
 import type { ClaimKey } from '../../shared/customers/claims.ts';
 import { creationsWithoutNumber, itemKey, targetOf, type CommandItem, type Item, type MergeSnapshot, type Snapshot } from './decide.ts';
 import type { CommandOf, PreferenceDefinition } from './model.ts';
