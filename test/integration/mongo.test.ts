@@ -94,6 +94,27 @@ describe('mongo adapter', () => {
     expect(await docs.countDocuments()).toBe(21);
   });
 
+  it('a version-guarded delete by _id deletes what MongoDB matches: the version, also inside an array or as a double, nothing else', async () => {
+    const db = await freshDatabase('gdel');
+    const docs = db.collection<{ _id: string; version: unknown; owner?: string }>('docs');
+    await docs.insertMany([
+      ...Array.from({ length: 20 }, (_, i) => ({ _id: `v1-${i}`, version: 1, owner: 'a' })),
+      { _id: 'v2', version: 2, owner: 'a' },
+      { _id: 'array', version: [0, 1] },
+      { _id: 'double', version: 1.0 },
+      { _id: 'text', version: '1' },
+      { _id: 'missing' },
+      { _id: 'other-owner', version: 1, owner: 'b' },
+    ]);
+    const all = [...Array.from({ length: 20 }, (_, i) => `v1-${i}`), 'v2', 'array', 'double', 'text', 'missing', 'absent'];
+    expect((await docs.deleteMany({ _id: { $in: all }, version: 1 })).deletedCount).toBe(22);
+    expect((await docs.find({}).toArray()).map((doc) => doc._id).sort()).toEqual(['missing', 'other-owner', 'text', 'v2']);
+    expect((await docs.deleteMany({ _id: { $in: ['v2', 'other-owner'] }, version: 1, owner: 'a' })).deletedCount).toBe(0);
+    expect((await docs.deleteOne({ _id: 'other-owner', version: 1, owner: 'b' })).deletedCount).toBe(1);
+    expect((await docs.deleteOne({ _id: 'text', version: '1' })).deletedCount).toBe(1);
+    expect((await docs.find({}).toArray()).map((doc) => doc._id).sort()).toEqual(['missing', 'v2']);
+  });
+
   // The patch runs one update or delete command in one transaction: each statement sees the ones
   // before it, an ordered bulk stops at a failed statement with those before it applied, and a
   // guarded replace is atomic, so two writers of one version never both win.
