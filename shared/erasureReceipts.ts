@@ -4,7 +4,7 @@
 // (MERGED). A customer that has a receipt is never erased again.
 import type { Db } from 'mongodb';
 import type { ErasureReason } from './expiry.ts';
-import { byIds, inTurn } from './mongo/compat.ts';
+import { inTurn } from './mongo/compat.ts';
 
 export type ReceiptReason = ErasureReason | 'MERGED';
 
@@ -57,11 +57,4 @@ export async function recordMergedReceipt(
     steps: ['merge'],
   };
   await inTurn.insertOnce(db.collection<ReceiptBase>('erasureReceipts'), [receipt]);
-}
-
-/** Which of these customers have a receipt (erased, or merged away): one lookup by `_id`. */
-export async function customersWithReceipts(db: Db, customers: Iterable<{ organisationId: number; customerNumber: string }>): Promise<Set<string>> {
-  const ids = [...customers].map(({ organisationId, customerNumber }) => receiptKey(organisationId, customerNumber));
-  const found = await byIds(db.collection<ReceiptBase>('erasureReceipts'), ids, { projection: { customerNumber: 1 } });
-  return new Set([...found.values()].map((receipt) => receipt.customerNumber));
 }

@@ -96,7 +96,7 @@ describe('mongo adapter', () => {
 
   it('a version-guarded delete by _id deletes what MongoDB matches: the version, also inside an array or as a double, nothing else', async () => {
     const db = await freshDatabase('gdel');
-    const docs = db.collection<{ _id: string; version: unknown; owner?: string }>('docs');
+    const docs = db.collection<{ _id: string; version?: unknown; owner?: string }>('docs');
     await docs.insertMany([
       ...Array.from({ length: 20 }, (_, i) => ({ _id: `v1-${i}`, version: 1, owner: 'a' })),
       { _id: 'v2', version: 2, owner: 'a' },
