@@ -238,6 +238,15 @@ describe('creations and reserved numbers', () => {
     expect(decided.events('1999999')).toMatchObject([{ eventType: 'CREATED', profile: { profileType: 'T' } }]);
   });
 
+  it('given a creation whose reserved number holds its profile, without its entry or a stored result, then it is answered as created (version 1), not left unanswered', () => {
+    const creation = create();
+
+    const decided = given(permanent('1999999', { version: 3 })).reserved(creation, '1999999').withNumbers().when(creation);
+
+    expect(decided.decision.writes).toEqual([]);
+    expect(decided.loose.map(({ result }) => result)).toEqual([expect.objectContaining({ commandId: creation.commandId, status: 'ACCEPTED', customerNumber: '1999999', version: 1 })]);
+  });
+
   it('given a creation whose earlier attempt claimed its email for the reserved number, then the claim is its own, not taken', () => {
     const creation = create({ email: 'kari@example.com' });
 

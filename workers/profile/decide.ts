@@ -249,8 +249,15 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
       toRelay.set(number, doc); // applied before a crash; relay what it owes
       continue;
     }
-    // Created by an earlier attempt, its result stored and its entry relayed: answered above.
-    if (doc && isCreation(command)) continue;
+    // Created by an earlier attempt whose entry went out: its result, stored before the entry was
+    // dropped, is answered above — unless it is not there (removed by hand). The creation made
+    // version 1 of the profile its reserved number holds: that is its answer again.
+    if (doc && isCreation(command)) {
+      const result = resultOf(commandBase(command), { customerNumber: number, status: 'ACCEPTED', version: 1 }, now);
+      decided.set(commandKey(command.organisationId, command.commandId), result);
+      results.push({ key, order, result, trace });
+      continue;
+    }
     const org = command.organisationId;
     // A creation's earlier attempt may have taken claims for the number it reserved before it
     // stopped (a crash, a write conflict): those are its own, not taken.
