@@ -251,6 +251,8 @@ export function makeRelay(deps: {
     /** After the produce: inserted where none is stored yet (the mark that the entry went out). */
     record: (results: ResultRecord[], options?: { manyStored?: boolean }) => Promise<void>;
   };
+  /** Told the results recorded, which it need not read again (the profile worker's outbox store). */
+  sent?: Pick<OutboxStore, 'noteSent'>;
   /** Shortens what would not fit its topic (see workers/profile/fit.ts). */
   fit?: SendOptions['fit'];
   /** Called after a produce with what it carried (metrics). */
@@ -294,8 +296,7 @@ export function makeRelay(deps: {
 
   return {
     async publish({ profiles = [], stored: storedBefore, results: loose = [], dlq = [], order = () => -1, manyStored = false }) {
-      const owing = profiles.filter((doc) => doc.pending.length > 0);
-      const entries = owing.flatMap(entriesOf);
+      const entries = profiles.flatMap(entriesOf);
       const events = entries.flatMap((entry) => entry.events);
       const eventTraces = entries.flatMap((entry) => entry.events.map(() => entry.trace));
       const entryResults: LooseResult[] = entries.flatMap((entry) =>
@@ -320,7 +321,9 @@ export function makeRelay(deps: {
       deps.onPublished?.({ events, dlq: dlq.length });
       await deps.afterProduce?.();
       // Sent: their results mark the entries as gone out.
-      await deps.results.record(recordsOf(entryResults), { manyStored });
+      const records = recordsOf(entryResults);
+      await deps.results.record(records, { manyStored });
+      deps.sent?.noteSent(records.map((record) => record._id));
     },
   };
 }

@@ -69,13 +69,8 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     eventTopicConfig: ownTopics.eventConfig,
     onUnaligned: ownTopics.note,
     logger,
-    results: {
-      put: (results, checked) => store.putResults(results, checked),
-      record: async (results, options) => {
-        await store.recordResults(results, options);
-        outbox.noteSent(results.map((result) => result._id));
-      },
-    },
+    results: { put: (results, checked) => store.putResults(results, checked), record: (results, options) => store.recordResults(results, options) },
+    sent: outbox,
     fit: makeFit({ topics: names, codec, result }),
     ...(deps.hooks?.afterProduce ? { afterProduce: deps.hooks.afterProduce } : {}),
     onPublished: ({ events, dlq }) => {
