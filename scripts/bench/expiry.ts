@@ -152,7 +152,8 @@ const summary = (sorted: number[]) => ({
 // ---------------------------------------------------------------- (1) erasures
 async function measureErasures() {
   const env = `${runId}-erase`;
-  const horizonMs = Math.max(300_000, leadMs + 120_000);
+  // At least twice the reconciliation interval (the configuration requires it).
+  const horizonMs = Math.max(300_000, leadMs + 120_000, 2 * Number(process.env['RECONCILE_INTERVAL_MS'] ?? 0));
   const concurrency = values.concurrency ?? process.env['ERASURE_CONCURRENCY'];
   const config = configFor(env, { EXPIRATION_HORIZON_MS: String(horizonMs), ...(concurrency ? { ERASURE_CONCURRENCY: concurrency } : {}) });
   const names = topics(env);

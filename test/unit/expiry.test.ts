@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { repairOf } from '../../shared/erasureQueue.ts';
 import { erasureDueOf, erasureJobId } from '../../shared/expiry.ts';
+import { makeLogger } from '../../shared/logger.ts';
 import { latestPerCustomer, planSchedule } from '../../workers/scheduler/plan.ts';
+import { makeReconcileJob, maxDeferrals, minBacklog } from '../../workers/scheduler/reconcile.ts';
 
 describe('erasureDueOf', () => {
   it('given a temporary profile, then EXPIRED at its expirationDate', () => {
@@ -60,5 +62,42 @@ describe('repairOf', () => {
   it('given a job at its date (within a second), waiting or running, then it is left alone', () => {
     expect(repairOf({ kind: 'delayed', fireAt: at + 500 }, at, 'exact')).toBeNull();
     expect(repairOf({ kind: 'elsewhere' }, at, 'exact')).toBeNull();
+  });
+});
+
+describe('the reconciliation job while erasures drain a backlog', () => {
+  const report = { scheduled: 3, overdue: 0, pending: 3, repaired: 0 };
+  const jobWith = (queue: { waiting: number; active: number }[]) => {
+    let runs = 0;
+    const counts = [...queue];
+    const job = makeReconcileJob({
+      reconciler: { run: async () => (runs++, report) },
+      logger: makeLogger({ level: 'silent' }),
+      erasureQueue: async () => counts.shift()!,
+    });
+    return { job, runs: () => runs };
+  };
+
+  it('given a backlog being worked on, then it waits for it to drain', async () => {
+    const { job, runs } = jobWith([{ waiting: 50_000, active: 256 }]);
+    expect(await job()).toEqual({ deferred: { waiting: 50_000, active: 256 } });
+    expect(runs()).toBe(0);
+  });
+  it('given nothing running (the deletion worker stopped), or a small backlog, then it runs', async () => {
+    const { job, runs } = jobWith([
+      { waiting: 50_000, active: 0 },
+      { waiting: minBacklog - 1, active: 256 },
+    ]);
+    expect(await job()).toEqual(report);
+    expect(await job()).toEqual(report);
+    expect(runs()).toBe(2);
+  });
+  it(`given a backlog that lasts, then it runs after ${maxDeferrals} deferrals in a row`, async () => {
+    const { job, runs } = jobWith(Array.from({ length: maxDeferrals + 2 }, () => ({ waiting: 50_000, active: 256 })));
+    for (let tick = 0; tick < maxDeferrals; tick++) await job();
+    expect(runs()).toBe(0);
+    expect(await job()).toEqual(report);
+    expect(await job()).toEqual({ deferred: { waiting: 50_000, active: 256 } });
+    expect(runs()).toBe(1);
   });
 });

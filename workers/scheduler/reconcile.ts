@@ -46,12 +46,43 @@ export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'schedule
   };
 }
 
+/** Erasures waiting in the queue from which a reconciliation may wait for them to drain. */
+export const minBacklog = 1_000;
+/** Reconciliations deferred in a row at most: then one runs, whatever the queue holds. */
+export const maxDeferrals = 10;
+
+/**
+ * Whether a reconciliation tick waits for the erasure queue to drain: pure. While the deletion
+ * worker works through a backlog (`waiting`: due and not yet started; `active`: running), a run
+ * could only add or retry jobs behind it — they would not run any sooner — and it would re-read
+ * every overdue profile and re-inspect every job while the erasures compete for the same database.
+ * Nothing running (the deletion worker stopped) does not defer it, nor do {@link maxDeferrals}
+ * deferrals in a row: then the run reports what is overdue.
+ */
+export function defersTo(queue: { waiting: number; active: number }, deferredInARow: number): boolean {
+  return queue.waiting >= minBacklog && queue.active > 0 && deferredInARow < maxDeferrals;
+}
+
 /**
  * The processor of the reconciliation job: one run, its figures as metrics, and a warning when it
- * found something late or stuck.
+ * found something late or stuck — unless the erasure queue is draining a backlog ({@link defersTo}).
  */
-export function makeReconcileJob(deps: { reconciler: Pick<ReturnType<typeof makeReconciler>, 'run'>; logger: Logger; metrics?: Pick<Metrics, 'expirationsPending' | 'expirationsOverdue'> | undefined }) {
-  return async (): Promise<ReconcileReport> => {
+export function makeReconcileJob(deps: {
+  reconciler: Pick<ReturnType<typeof makeReconciler>, 'run'>;
+  logger: Logger;
+  metrics?: Pick<Metrics, 'expirationsPending' | 'expirationsOverdue'> | undefined;
+  /** Erasure jobs due and not yet started (`waiting`), and running (`active`). */
+  erasureQueue: () => Promise<{ waiting: number; active: number }>;
+}) {
+  let deferredInARow = 0;
+  return async (): Promise<ReconcileReport | { deferred: { waiting: number; active: number } }> => {
+    const queue = await deps.erasureQueue();
+    if (defersTo(queue, deferredInARow)) {
+      deferredInARow += 1;
+      deps.logger.info({ ...queue, deferredInARow }, 'reconciliation deferred: the deletion worker is draining a backlog of erasures');
+      return { deferred: queue };
+    }
+    deferredInARow = 0;
     const report = await deps.reconciler.run();
     deps.metrics?.expirationsPending.set(report.pending);
     deps.metrics?.expirationsOverdue.set(report.overdue);
