@@ -19,7 +19,7 @@ CACHE=${PROFILES_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/customer-profiles-
 KAFKA_VERSION=4.4.0
 APICURIO_VERSION=3.3.3
 FERRETDB_VERSION=v1.24.2
-FERRETDB_PATCH=-p11 # part of the build cache key: bump it when scripts/stack/ferretdb-*.patch changes
+FERRETDB_PATCH=-p12 # part of the build cache key: bump it when scripts/stack/ferretdb-*.patch changes
 
 KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 SCHEMA_REGISTRY_URL=${SCHEMA_REGISTRY_URL:-http://127.0.0.1:8081/apis/ccompat/v7}

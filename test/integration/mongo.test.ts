@@ -54,30 +54,39 @@ describe('mongo adapter', () => {
     expect(await ids({ expirationDate: { $gte: '2026-æ' } })).toEqual(['array-in', 'array-out', 'late', 'unicode']);
   });
 
-  // The deletion worker's and the claim sweep's queries, pushed down the same way.
-  it('string equality, $in and null filters match what MongoDB matches', async () => {
+  // The deletion worker's and the claim sweep's queries, pushed down the same way — answered from
+  // an index on the field where there is one (the claims' customerNumber).
+  it.each([false, true])('string equality, $in and null filters match what MongoDB matches (indexed: %s)', async (indexed) => {
     const db = await freshDatabase('equal');
     const docs = db.collection<{ _id: string; value?: unknown }>('docs');
+    if (indexed) await docs.createIndex({ value: 1 });
     await docs.insertMany([
       { _id: 'a', value: 'a' },
       { _id: 'b', value: 'b' },
       { _id: 'null', value: null },
       { _id: 'missing' },
       { _id: 'number', value: 1 },
+      { _id: 'text-number', value: '1' },
       { _id: 'object', value: { a: 'a' } },
       { _id: 'array', value: ['a', null] },
+      { _id: 'nested', value: [{ b: 'b' }] },
+      { _id: 'quote', value: 'a"b' },
+      { _id: 'html', value: 'a<b&c' },
+      { _id: 'unicode', value: 'æ' },
     ]);
     const ids = async (filter: object) => (await docs.find(filter).toArray()).map((doc) => doc._id).sort();
     expect(await ids({ value: 'a' })).toEqual(['a', 'array']);
     expect(await ids({ value: { $eq: 'b' } })).toEqual(['b']);
+    expect(await ids({ value: '1' })).toEqual(['text-number']);
     expect(await ids({ value: null })).toEqual(['array', 'missing', 'null']);
     expect(await ids({ value: { $in: ['a', 'b'] } })).toEqual(['a', 'array', 'b']);
+    expect(await ids({ value: { $in: ['a"b', 'a<b&c', 'æ', 'b'] } })).toEqual(['b', 'html', 'quote', 'unicode']);
     expect(await ids({ value: 'a', _id: { $in: ['a', 'b'] } })).toEqual(['a']);
     // The profile worker's sweep: the few profiles being merged, found without decoding the rest.
-    expect(await ids({ value: { $exists: true } })).toEqual(['a', 'array', 'b', 'null', 'number', 'object']);
+    expect(await ids({ value: { $exists: true } })).toEqual(['a', 'array', 'b', 'html', 'nested', 'null', 'number', 'object', 'quote', 'text-number', 'unicode']);
     expect(await ids({ value: { $exists: false } })).toEqual(['missing']);
     expect((await docs.deleteMany({ value: { $in: ['b', 'c'] } })).deletedCount).toBe(1);
-    expect(await ids({})).toEqual(['a', 'array', 'missing', 'null', 'number', 'object']);
+    expect(await ids({})).toEqual(['a', 'array', 'html', 'missing', 'nested', 'null', 'number', 'object', 'quote', 'text-number', 'unicode']);
   });
 
   // The profile worker reads by long `_id: {$in}` lists (the patch matches them from a set).
