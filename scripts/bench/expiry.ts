@@ -36,6 +36,7 @@ import type { CustomerChanged } from '../../workers/profile/model.ts';
 import { reconcileQueueName, startScheduler } from '../../workers/scheduler/index.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
+import { cpuMeter } from './cpu.ts';
 import { benchExpiryOrganisation, benchProfile, insertProfiles, type InsertReport } from './expiryData.ts';
 import { observe, percentile } from './observe.ts';
 import { deleteKeys, keySpace, usedMemory, type KeySpace } from './redisMemory.ts';
@@ -224,6 +225,7 @@ async function measureErasures() {
     await sleep(Math.min(1_000, Math.max(1, dueAtMs - Date.now())));
   }
   log('\ndue: erasing');
+  const cpu = cpuMeter();
   const deadline = Date.now() + maxWaitMs;
   let lastPrint = 0;
   while (erasedAt.size < profileCount && Date.now() < deadline) {
@@ -234,6 +236,7 @@ async function measureErasures() {
     }
     await sleep(100);
   }
+  const cpuMs = cpu();
   const complete = erasedAt.size >= profileCount;
   log(complete ? `\nall ${profileCount} erased` : `\nstopped waiting after ${maxWaitMs / 1_000} s: ${erasedAt.size}/${profileCount} erased (figures below are for those)`);
   await reader.stop();
@@ -269,6 +272,8 @@ async function measureErasures() {
     firstErasureAfterDueMs: round(first - dueAtMs),
     lastErasureAfterDueMs: round(last - dueAtMs),
     lagMs: summary(lags),
+    // From the due instant to the last erasure: what the server and this process (the workers, the reader) spent on each.
+    cpuMsPerErasure: { server: round(cpuMs.server / Math.max(times.length, 1), 3), node: round(cpuMs.node / Math.max(times.length, 1), 3) },
     receipts: { completed: completed.length, erasuresPerSecond: round(receiptRate), lagMs: summary(completed.map((time) => time - dueAtMs)) },
   };
 }
@@ -363,6 +368,8 @@ try {
   log('');
   if (erasure) {
     log(`erasures/s      ${erasure.erasuresPerSecond}   (target ≥ ${targets.erasuresPerSecond}) ${meets.erasuresPerSecond ? 'MET' : 'NOT MET'}; ${erasure.erased}/${erasure.profiles} erased`);
+    log(`first erasure   ${erasure.firstErasureAfterDueMs} ms after the due instant (target ≤ 5000)`);
+    log(`CPU/erasure     server ${erasure.cpuMsPerErasure.server} ms, this process ${erasure.cpuMsPerErasure.node} ms (the workers and the reader; from the due instant to the last)`);
     log(`lag after due   p50 ${erasure.lagMs.p50} ms, p95 ${erasure.lagMs.p95} ms, p99 ${erasure.lagMs.p99} ms, max ${erasure.lagMs.max} ms (DELETED events seen)`);
   }
   if (farFuture) log(`Redis/far-future expiration  ${farFuture.bytesPerExpiration} B   (target ≤ ${targets.bytesPerFarFutureExpiration}) ${meets.bytesPerFarFutureExpiration ? 'MET' : 'NOT MET'}; reconciliation over ${farFuture.expirations} took ${farFuture.reconcileSeconds} s`);

@@ -4,7 +4,7 @@
 // a throughput chart in reports/; the last line of stdout is one JSON object with the figures.
 //
 //   npm run bench -- [--commands 50000] [--naive-commands 5000] [--customers 2000] [--rate 1000] [--seconds 15] [--phase-commands 20000]
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../../shared/config.ts';
@@ -15,6 +15,7 @@ import { topics } from '../../shared/topics.ts';
 import { startProfileWorker } from '../../workers/profile/index.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import { startFloor, startNaive } from './baselines.ts';
+import { cpuMeter, type CpuMs } from './cpu.ts';
 import { latencyHistogramSvg, throughputChartSvg } from './histogram.ts';
 import { observe, percentile, progress } from './observe.ts';
 import { benchOrganisation, benchPreference, creations, updates, workload, type BenchCommand } from './workload.ts';
@@ -94,32 +95,6 @@ await seedObserver.stop();
 await seedWorker.stop();
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-// ---------------------------------------------------------------- where the time goes: CPU of the MongoDB-wire server and of this process
-type CpuMs = { server: number; node: number };
-/** CPU time (ms) the local MongoDB-wire server has used (from its pid file; NaN without one). */
-function serverCpuMs(): number {
-  try {
-    const pid = readFileSync(`${projectRoot}.stack/run/mongodb.pid`, 'utf8').trim();
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1_000) / 100; // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return Number.NaN;
-  }
-}
-/**
- * Starts measuring; the returned function gives the CPU ms spent since, by the server and by this
- * process (the suite or the floor runs in it, with the benchmark's readers: the suite's decodes
- * every result).
- */
-function cpuMeter(): () => CpuMs {
-  const server = serverCpuMs();
-  const node = process.cpuUsage();
-  return () => {
-    const used = process.cpuUsage(node);
-    return { server: serverCpuMs() - server, node: (used.user + used.system) / 1_000 };
-  };
-}
 
 // ---------------------------------------------------------------- phases: the floor, then the suite
 const floorMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_floor` });
