@@ -142,6 +142,11 @@ export function makeErasureJobs(queue: Queue<ErasureJobData>) {
       const existing = await queue.getJob(erasureJobId(target.organisationId, target.customerNumber));
       if (existing) await existing.remove().catch(() => undefined);
     },
+    /** Jobs due and not yet started (`waiting`), and running (`active`). */
+    async backlog(): Promise<{ waiting: number; active: number }> {
+      const { wait = 0, active = 0 } = await queue.getJobCounts('wait', 'active');
+      return { waiting: wait, active };
+    },
     /** Where a customer's job stands (operators, tests). */
     async placeOf(target: ErasureJobData): Promise<JobPlace> {
       return (await placesOf([erasureJobId(target.organisationId, target.customerNumber)]))[0]!;

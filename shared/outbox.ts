@@ -25,7 +25,7 @@ import { makeEventPublisher } from './customers/publisher.ts';
 import { erasureDueOf, type ScheduleRecord } from './expiry.ts';
 import { makeTopicLimits, sendInChunks, type SendOptions, type UnalignedTopic } from './kafka.ts';
 import type { Logger } from './logger.ts';
-import { byIds, findUpTo } from './mongo/compat.ts';
+import { byIds, findUpTo, groupedByIds } from './mongo/compat.ts';
 import type { Mongo } from './mongo/connect.ts';
 import type { TopicConfig } from './topicConfigs.ts';
 import { correlationIdHeader, type Topics } from './topics.ts';
@@ -160,6 +160,9 @@ export type OutboxStore = ReturnType<typeof makeOutboxStore>;
 export function makeOutboxStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: { rememberSent?: number } = {}) {
   const results: Collection<{ _id: string }> = mongo.db.collection('commands');
   const relaySteps: Collection<RelayStep> = mongo.db.collection('relaySteps');
+  // Which marks are stored: the steps of the partitions handled at once read together.
+  const readStored = groupedByIds(results, { projection: { _id: 1 } });
+  const readOpen = groupedByIds(relaySteps, { projection: { _id: 1 } });
   const write = mongo.writes.turn;
   const rememberSent = options.rememberSent ?? 200_000;
   /** Command keys whose results are known stored, oldest first. */
@@ -183,7 +186,7 @@ export function makeOutboxStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: { 
     /** Which of the profiles' entries went out (see {@link Relayed}); one round trip. */
     async relayedOf(docs: Iterable<ProfileDoc>): Promise<Relayed> {
       const wanted = marksToRead(docs);
-      const [stored, open] = await Promise.all([byIds(results, wanted.results, { projection: { _id: 1 } }), byIds(relaySteps, wanted.steps, { projection: { _id: 1 } })]);
+      const [stored, open] = await Promise.all([readStored(wanted.results), readOpen(wanted.steps)]);
       return { results: new Set(stored.keys()), openSteps: new Set(open.keys()) };
     },
 

@@ -56,6 +56,19 @@ describe('erasure jobs and the reconciliation', () => {
     expect(await (await queue.getJob(job!.id!))!.getState()).toBe('waiting');
   });
 
+  it('the backlog counts the jobs due and not yet started, and those running', async () => {
+    const { queue, jobs } = await setUp();
+    const now = Date.now();
+    const targets = Array.from({ length: 5 }, (_, index) => ({ organisationId: 1, customerNumber: String(3_000_000 + index) }));
+    await jobs.scheduleMany([...targets.map((target) => ({ target, dueAt: now - 1_000 })), { target: { organisationId: 1, customerNumber: '3999999' }, dueAt: now + 600_000 }], now);
+    expect(await jobs.backlog()).toEqual({ waiting: 5, active: 0 });
+
+    const taker = new Worker(queue.name, undefined, { connection: { url: config.redisUrl }, prefix: defaultQueuePrefix });
+    cleanup(() => taker.close());
+    expect(await taker.getNextJob(randomUUID())).toBeDefined();
+    expect(await jobs.backlog()).toEqual({ waiting: 4, active: 1 });
+  });
+
   it('a job delayed past its profile date is moved back to the date by the reconciliation', async () => {
     const { jobs, reconciler, temporaryProfile } = await setUp();
     const dueAt = Date.now() + 120_000;

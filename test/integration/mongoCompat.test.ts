@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { bulkChunk, byIds, findUpTo, inTurn } from '../../shared/mongo/compat.ts';
+import type { CommandStartedEvent } from 'mongodb';
+import { bulkChunk, byIds, findUpTo, groupedByIds, inTurn } from '../../shared/mongo/compat.ts';
+import { connectMongo } from '../../shared/mongo/connect.ts';
 import { ensureIndexes } from '../../shared/mongo/indexes.ts';
-import { freshMongo } from '../helpers/services.ts';
+import { cleanup, freshMongo, testConfig } from '../helpers/services.ts';
 
 type Doc = { _id: string; value: string };
 
@@ -43,6 +45,32 @@ describe('MongoDB writes stated as intent (shared/mongo/compat.ts)', () => {
     expect(found.get(ids[3]!)).toEqual({ _id: ids[3] });
     expect(await byIds(docs, [])).toEqual(new Map());
     expect(await findUpTo(docs, { value: 'v' }, 7)).toHaveLength(7);
+  });
+
+  it('groupedByIds: readers at once share a query; each gets its own ids', async () => {
+    const seeded = await freshMongo('groupedread');
+    await seeded.db.collection<Doc>('docs').insertMany(Array.from({ length: 30 }, (_, index) => ({ _id: `id-${index}`, value: `v${index}` })));
+    const mongo = await connectMongo(testConfig().mongoUri, { dbName: seeded.db.databaseName, monitorCommands: true });
+    cleanup(() => mongo.close());
+    const finds: CommandStartedEvent[] = [];
+    mongo.client.on('commandStarted', (event) => {
+      if (event.commandName === 'find') finds.push(event);
+    });
+    const read = groupedByIds(mongo.db.collection<Doc>('docs'));
+
+    // Readers at once: one query for them all.
+    const answers = await Promise.all([['id-0', 'id-1'], ['id-2'], ['id-3', 'missing'], ['id-1', 'id-4'], []].map((ids) => read(ids)));
+    expect(answers.map((found) => Object.fromEntries([...found].map(([id, doc]) => [id, doc.value])))).toEqual([
+      { 'id-0': 'v0', 'id-1': 'v1' },
+      { 'id-2': 'v2' },
+      { 'id-3': 'v3' },
+      { 'id-1': 'v1', 'id-4': 'v4' },
+      {},
+    ]);
+    expect(finds).toHaveLength(1);
+    // A lone reader: its own query, at once.
+    expect([...(await read(['id-29'])).keys()]).toEqual(['id-29']);
+    expect(finds).toHaveLength(2);
   });
 
   it('ensureIndexes creates what is missing once, and can run again', async () => {

@@ -7,7 +7,7 @@ import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import type { ClaimDoc, ClaimKey } from '../../shared/customers/claims.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { recordMergedReceipt } from '../../shared/erasureReceipts.ts';
-import { bulkChunk, byIds, findUpTo, inTurn } from '../../shared/mongo/compat.ts';
+import { bulkChunk, byIds, findUpTo, groupedByIds, inTurn } from '../../shared/mongo/compat.ts';
 import type { Mongo } from '../../shared/mongo/connect.ts';
 import { ensureIndexes } from '../../shared/mongo/indexes.ts';
 import type { CheckedResults } from '../../shared/outbox.ts';
@@ -144,6 +144,10 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
   // its last entry this write's (another decision, even of the same command, has another body: its
   // times and trace ids).
   const writeProfileGroup = guardedWrites(profiles, (written, stored) => stored !== undefined && stored.version === written.version && stored.pending.at(-1)?.body === written.pending.at(-1)?.body);
+  // The steps of the partitions handled at once read together (one query per collection at a time).
+  const readProfiles = groupedByIds(profiles);
+  const readCommands = groupedByIds(commands);
+  const readDefinitions = groupedByIds(definitions);
   const insertResults = groupedInserts(commands);
   const insertReservations = groupedInserts(commands);
   /** The block to try first at the next claim (the one after the last this process saw taken). */
@@ -173,7 +177,7 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
     const takeGroup = guardedWrites(collection, (written, stored) => stored?.customerNumber === written.customerNumber);
     const releaseGroup = groupedBulk(collection);
     return {
-    find: (ids: Iterable<string>) => byIds(collection, ids),
+    find: groupedByIds(collection),
     /**
      * Takes values for profiles: a new claim, or one taken over from a stale owner (a profile that
      * no longer holds the value). Throws {@link WriteConflict} when another process got there first.
@@ -205,7 +209,7 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
     /** Each command's reservation and result, by command key. */
     async findCommands(ids: Iterable<string>): Promise<Map<string, CommandDoc>> {
       const keys = [...new Set(ids)];
-      const docs = await byIds(commands, keys.flatMap((key) => [key, reservationKey(key)]));
+      const docs = await readCommands(keys.flatMap((key) => [key, reservationKey(key)]));
       const found = new Map<string, CommandDoc>();
       for (const key of keys) {
         const result = docs.get(key);
@@ -219,10 +223,10 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
       }
       return found;
     },
-    findProfiles: (numbers: Iterable<string>) => byIds(profiles, numbers),
+    findProfiles: readProfiles,
 
     async findDefinitions(ids: Iterable<string>): Promise<Map<string, PreferenceDefinition>> {
-      const docs = await byIds(definitions, ids);
+      const docs = await readDefinitions(ids);
       return new Map([...docs].map(([id, { _id, ...definition }]) => [id, definition]));
     },
 
@@ -285,7 +289,7 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
       const at = new Date();
       // Read first, but not what the caller looked for already.
       const unchecked = results.filter(({ _id }) => !checked?.ids.has(_id)).map(({ _id }) => _id);
-      const known = unchecked.length > 0 ? storedResults(await byIds(commands, unchecked)) : new Map<string, CommandResult>();
+      const known = unchecked.length > 0 ? storedResults(await readCommands(unchecked)) : new Map<string, CommandResult>();
       for (const { _id } of results) if (checked?.results.has(_id)) known.set(_id, checked.results.get(_id)!);
       // The first of a command's results in this call is the one stored (and sent for every copy).
       const fresh: typeof results = [];
@@ -297,7 +301,7 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
       if (fresh.length === 0) return known;
       // Stored meanwhile by another process: theirs stands, and is the one to send.
       const raced = await insertResults(fresh.map(({ _id, result, resultKey }) => ({ _id, result, resultKey, at })));
-      if (raced.size > 0) for (const [id, result] of storedResults(await byIds(commands, raced))) known.set(id, result);
+      if (raced.size > 0) for (const [id, result] of storedResults(await readCommands(raced))) known.set(id, result);
       return known;
     },
 

@@ -1,6 +1,5 @@
 // The expiration scheduler: turns the profile worker's schedule records into delayed erasure jobs
 // (BullMQ) for what is due within the horizon, and reconciles with MongoDB periodically. Wiring only.
-import type { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../shared/config.ts';
 import type { ConsumerGroup } from '../../shared/consumerLag.ts';
@@ -27,12 +26,6 @@ export type SchedulerDeps = {
 export const schedulerGroupId = (env: string) => `customer-profiles-scheduler-${env}`;
 export const reconcileQueueName = (env: string) => `expiry-reconcile-${env}`;
 
-/** Erasure jobs due and not yet started, and running. */
-async function waitingAndActive(queue: Pick<Queue, 'getJobCounts'>): Promise<{ waiting: number; active: number }> {
-  const { wait = 0, active = 0 } = await queue.getJobCounts('wait', 'active');
-  return { waiting: wait, active };
-}
-
 export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker & { queueNames: string[]; consumerGroups: ConsumerGroup[] }> {
   const { config, kafka, mongo, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
@@ -50,7 +43,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
     reconcileQueue.upsertJobScheduler('reconcile', { every: reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } });
   const reconcileWorker = makeWorker<Record<string, never>>(
     reconcileQueueName(config.env),
-    makeReconcileJob({ reconciler, logger, metrics: deps.metrics, erasureQueue: () => waitingAndActive(erasures) }),
+    makeReconcileJob({ reconciler, logger, metrics: deps.metrics, erasureQueue: () => jobs.backlog() }),
     { redisUrl: config.redisUrl, concurrency: 1 },
   );
   await ensureJobScheduler();

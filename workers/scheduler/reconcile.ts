@@ -46,7 +46,7 @@ export function makeReconciler(deps: { db: Db; jobs: Pick<ErasureJobs, 'schedule
   };
 }
 
-/** Erasures waiting in the queue from which a reconciliation may wait for them to drain. */
+/** Erasures waiting in the queue that make a backlog the reconciliation lets drain first. */
 export const minBacklog = 1_000;
 /** Reconciliations deferred in a row at most: then one runs, whatever the queue holds. */
 export const maxDeferrals = 10;
@@ -59,13 +59,13 @@ export const maxDeferrals = 10;
  * Nothing running (the deletion worker stopped) does not defer it, nor do {@link maxDeferrals}
  * deferrals in a row: then the run reports what is overdue.
  */
-export function defersTo(queue: { waiting: number; active: number }, deferredInARow: number): boolean {
+export function defersReconciliation(queue: { waiting: number; active: number }, deferredInARow: number): boolean {
   return queue.waiting >= minBacklog && queue.active > 0 && deferredInARow < maxDeferrals;
 }
 
 /**
  * The processor of the reconciliation job: one run, its figures as metrics, and a warning when it
- * found something late or stuck — unless the erasure queue is draining a backlog ({@link defersTo}).
+ * found something late or stuck — unless the erasure queue is draining a backlog ({@link defersReconciliation}).
  */
 export function makeReconcileJob(deps: {
   reconciler: Pick<ReturnType<typeof makeReconciler>, 'run'>;
@@ -77,7 +77,7 @@ export function makeReconcileJob(deps: {
   let deferredInARow = 0;
   return async (): Promise<ReconcileReport | { deferred: { waiting: number; active: number } }> => {
     const queue = await deps.erasureQueue();
-    if (defersTo(queue, deferredInARow)) {
+    if (defersReconciliation(queue, deferredInARow)) {
       deferredInARow += 1;
       deps.logger.info({ ...queue, deferredInARow }, 'reconciliation deferred: the deletion worker is draining a backlog of erasures');
       return { deferred: queue };
