@@ -73,15 +73,19 @@ const idsPerRead = 5_000;
  * together, one `_id: {$in}` query per collection at a time — a caller that comes while one is on
  * its way joins the next. A lone caller's query goes at once. Each caller gets its own ids' documents.
  */
-export function groupedByIds<T extends { _id: string }>(collection: Collection<T>, options: { projection?: Document } = {}): (ids: Iterable<string>) => Promise<Map<string, T>> {
+export function groupedByIds<T extends { _id: string }>(
+  collection: Collection<T>,
+  options: { projection?: Document; /** Callers per query. @defaultValue 64 */ maxCallers?: number } = {},
+): (ids: Iterable<string>) => Promise<Map<string, T>> {
+  const { maxCallers = 64, ...byIdsOptions } = options;
   const read = combine<string[], Map<string, T>>(
     async (lists) => {
       const ids = [...new Set(lists.flat())];
       const found = new Map<string, T>();
-      for (let start = 0; start < ids.length; start += idsPerRead) for (const [id, doc] of await byIds(collection, ids.slice(start, start + idsPerRead), options)) found.set(id, doc);
+      for (let start = 0; start < ids.length; start += idsPerRead) for (const [id, doc] of await byIds(collection, ids.slice(start, start + idsPerRead), byIdsOptions)) found.set(id, doc);
       return lists.map(() => found);
     },
-    { max: 64, turn: oneAtATime() },
+    { max: maxCallers, turn: oneAtATime() },
   );
   return async (ids) => {
     const wanted = [...new Set(ids)];

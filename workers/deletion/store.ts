@@ -2,10 +2,9 @@
 // when it completes (kept for audit, no personal data), and every place a customer's data lives.
 import type { Collection, Filter } from 'mongodb';
 import type { ErasureReason } from '../../shared/expiry.ts';
-import { byIds, findUpTo, inTurn } from '../../shared/mongo/compat.ts';
+import { findUpTo, groupedByIds, inTurn } from '../../shared/mongo/compat.ts';
 import type { Mongo } from '../../shared/mongo/connect.ts';
 import { ensureIndexes } from '../../shared/mongo/indexes.ts';
-import { combine, oneAtATime } from '../../shared/combine.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { makeOutboxStore } from '../../shared/outbox.ts';
 
@@ -126,14 +125,10 @@ export function makeErasureStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: E
   const deleteAccountClaims = deleteClaimsById(accountClaims);
 
   // The sagas' single-document reads, grouped too: one `_id: {$in}` query per kind at a time.
-  const findByIds = <T extends { _id: string }>(collection: Collection<T>) =>
-    combine<string, T | null>(
-      async (ids) => {
-        const found = await byIds(collection, ids);
-        return ids.map((id) => found.get(id) ?? null);
-      },
-      { max: perStatement, turn: oneAtATime() },
-    );
+  const findByIds = <T extends { _id: string }>(collection: Collection<T>) => {
+    const read = groupedByIds(collection, { maxCallers: perStatement });
+    return async (id: string): Promise<T | null> => (await read([id])).get(id) ?? null;
+  };
   const findReceipts = findByIds(receipts);
   const findStarts = findByIds(inProgress);
   const findProfiles = findByIds(profiles);
