@@ -53,6 +53,7 @@ const envSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('customer-profiles'),
   COMMAND_PARTITIONS: positiveInt.default(6),
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000, 'at least 6000 (the broker minimum)').max(300_000).default(30_000),
+  KAFKA_COMMIT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   EVENT_PARTITIONS: positiveInt.default(3),
   OPS_PORT: port.default(3000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
@@ -83,7 +84,15 @@ export const developmentClaimKeySecret = 'development-only-claim-key-secret-not-
 
 export type Config = {
   env: string;
-  kafka: { brokers: string[]; clientId: string; commandPartitions: number; eventPartitions: number; sessionTimeoutMs: number };
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    commandPartitions: number;
+    eventPartitions: number;
+    sessionTimeoutMs: number;
+    /** How often, at most, the workers commit handled offsets (shared/kafka.ts, `commitIntervalMs`). */
+    commitIntervalMs: number;
+  };
   registryUrl: string;
   mongoUri: string;
   redisUrl: string;
@@ -149,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       commandPartitions: e.COMMAND_PARTITIONS,
       eventPartitions: e.EVENT_PARTITIONS,
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
+      commitIntervalMs: e.KAFKA_COMMIT_INTERVAL_MS,
     },
     registryUrl: withoutTrailingSlashes(e.SCHEMA_REGISTRY_URL),
     mongoUri: e.MONGODB_URI,

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, type Consumer, type ConsumerRunConfig, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, type Consumer, type ConsumerRunConfig, type EachBatchPayload, type KafkaMessage, type LogEntry, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import { HandlerError, OversizedMessageError } from './errors.ts';
 import { isDecoderPatched } from './kafkajsPatch.ts';
 import type { Logger } from './logger.ts';
@@ -350,13 +350,83 @@ export type RunConsumerOptions = {
   partitionsConsumedConcurrently?: number;
   /** @defaultValue 30_000 */
   sessionTimeout?: number;
+  /**
+   * Commits handled offsets at most this often (ms), instead of after every batch: each commit is a
+   * write to the broker, and a busy consumer handles dozens of small batches a second. A batch's
+   * offsets then go with the next commit due (a timer sends them when no batch follows), and at
+   * once when the consumer stops, when a heartbeat says the group is rebalancing, and when a
+   * handler fails. A crash (or a rebalance that comes between heartbeats) redelivers what was
+   * handled since the last commit, which the handlers must take anyway. 0: after every batch.
+   * @defaultValue 0
+   */
+  commitIntervalMs?: number;
 };
 
 export type RunningConsumer = { consumer: Consumer; stop: () => Promise<void> };
 
+/** Error types of a heartbeat that mean the group is rebalancing (KafkaJS's own `isRebalancing`). */
+const rebalancing = new Set<unknown>(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
+
+type BatchPayload = Pick<EachBatchPayload, 'commitOffsetsIfNecessary' | 'uncommittedOffsets' | 'heartbeat'>;
+
+/**
+ * Offset commits at most every `intervalMs` (see {@link RunConsumerOptions.commitIntervalMs}): one
+ * commit in flight at a time, carrying every partition's handled offsets; a timer commits what the
+ * last batch left when no other batch comes. `throttled` is false for an interval of 0: then
+ * KafkaJS commits after every batch itself, and these only heartbeat.
+ */
+function commitsEvery(intervalMs: number, onError: (error: Error) => void) {
+  const throttled = intervalMs > 0;
+  let lastAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let latest: BatchPayload | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+  /** Commits what this consumer has handled and not committed (they are its group's offsets, any batch's payload gives them). */
+  const now = (payload: BatchPayload | undefined = latest): Promise<void> => {
+    if (!throttled || !payload) return Promise.resolve();
+    clearTimeout(timer);
+    timer = undefined;
+    lastAt = Date.now();
+    const run = inFlight.then(async () => {
+      const offsets = payload.uncommittedOffsets();
+      if (offsets.topics.length > 0) await payload.commitOffsetsIfNecessary(offsets);
+    });
+    inFlight = run.catch(() => undefined);
+    return run;
+  };
+  return {
+    throttled,
+    now,
+    /** Commits now if the interval has passed since the last commit, else makes sure a timer will. */
+    async due(payload: BatchPayload): Promise<void> {
+      if (!throttled) return;
+      latest = payload;
+      const wait = lastAt + intervalMs - Date.now();
+      if (wait <= 0) return now(payload);
+      timer ??= setTimeout(() => now().catch(onError), wait).unref();
+    },
+    /** A heartbeat; when it says the group is rebalancing, what was handled is committed first (as KafkaJS does). */
+    async heartbeat(payload: BatchPayload): Promise<void> {
+      try {
+        await payload.heartbeat();
+      } catch (error) {
+        if (rebalancing.has((error as { type?: unknown } | null)?.type)) {
+          await now(payload).catch(() => undefined);
+        }
+        throw error;
+      }
+    },
+    /** Commits what is pending (the consumer is stopping); failures are reported, not thrown. */
+    async flush(): Promise<void> {
+      await now().catch(onError);
+    },
+  };
+}
+
 /**
  * The suite's consumer loop: one call of `handleBatch` per fetched partition batch, offsets
- * committed only after it succeeded. A failure is wrapped with topic, partition and offset.
+ * committed only after it succeeded (after every batch, or at most every `commitIntervalMs`). A
+ * failure is wrapped with topic, partition and offset.
  */
 export async function runConsumer(options: RunConsumerOptions): Promise<RunningConsumer> {
   const { kafka, logger } = options;
@@ -370,24 +440,30 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
   });
   await consumer.connect();
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? false });
+  const commits = commitsEvery(options.commitIntervalMs ?? 0, (error) => logger.warn({ groupId: options.groupId, err: { message: error.message } }, 'could not commit offsets; the next commit carries them'));
   const runOptions: ConsumerRunConfig = {
-    autoCommit: true,
+    // With an interval the commits are this loop's own (commitsEvery); without, KafkaJS's after every batch.
+    autoCommit: !commits.throttled,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+    eachBatch: async (payload) => {
+      const { batch, resolveOffset, isRunning, isStale } = payload;
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
       const last = batch.messages[batch.messages.length - 1]!;
+      const heartbeat = () => commits.heartbeat(payload);
       try {
         const progress = async (handledOffset?: string) => {
           if (handledOffset !== undefined) {
             resolveOffset(handledOffset);
-            await commitOffsetsIfNecessary();
+            await commits.due(payload);
           }
           await heartbeat();
         };
         const outcome = await options.handleBatch({ topic: batch.topic, partition: batch.partition, messages: batch.messages }, progress, () => !isRunning() || isStale());
-        if (outcome === 'stopped') return;
+        if (outcome === 'stopped') return await commits.now(payload);
       } catch (error) {
+        // What was handled before the failure is kept (KafkaJS does the same when it commits).
+        await commits.now(payload).catch(() => undefined);
         // KafkaJS's own errors (a rebalance met by a mid-batch commit or heartbeat) go back to it
         // as they are: it rejoins the group on them. Wrapped, it would retry and then stop the consumer.
         if (error instanceof Error && error.name.startsWith('KafkaJS')) throw error;
@@ -396,7 +472,8 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
         throw wrapped;
       }
       resolveOffset(last.offset);
-      await commitOffsetsIfNecessary();
+      // Stopping: the batch in flight is committed before the consumer leaves its group.
+      await (isRunning() && !isStale() ? commits.due(payload) : commits.now(payload));
       await heartbeat();
     },
   };
@@ -428,7 +505,9 @@ export async function runConsumer(options: RunConsumerOptions): Promise<RunningC
     stop: async () => {
       stopping = true;
       clearTimeout(restartTimer);
-      // disconnect() lets the batch in flight finish and commits its resolved offsets.
+      // What was handled and not yet committed goes first; disconnect() then lets the batch in
+      // flight finish (committing its offsets) and leaves the group.
+      await commits.flush();
       await consumer.disconnect();
     },
   };

@@ -20,6 +20,8 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
     topics: [options.input],
     logger: options.logger,
     fromBeginning: true,
+    // As the suite's workers commit by default (KAFKA_COMMIT_INTERVAL_MS).
+    commitIntervalMs: 1_000,
     handleBatch: async (batch) => {
       await collection.bulkWrite(
         batch.messages.map((message) => ({

@@ -24,6 +24,7 @@ import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { benchProfile } from './expiryData.ts';
 import { observe, percentile, progress } from './observe.ts';
+import { stepTimes, type Timings } from './stepTimes.ts';
 import { benchOrganisation, benchPreference, workload, type BenchCommand } from './workload.ts';
 
 const { values } = parseArgs({
@@ -85,7 +86,8 @@ const kafka = makeKafka({ brokers: config.kafka.brokers, clientId: `${runId}-cli
 const admin = kafka.admin();
 await admin.connect();
 await ensureTopics(admin, [{ topic: eventTopic, numPartitions: config.kafka.eventPartitions, config: eventTopicConfig(config.retention) }]);
-const suite = await startSuite(config, ['profile', 'scheduler', 'deletion'], logger, { monitorCommands: true });
+const steps = stepTimes();
+const suite = await startSuite(config, ['profile', 'scheduler', 'deletion'], logger, { monitorCommands: true, tracing: steps.tracing });
 const producer = makeProducer(kafka);
 await producer.connect();
 
@@ -97,7 +99,15 @@ const documentsOf = (event: CommandStartedEvent) => {
   const list = command['documents'] ?? command['updates'] ?? command['deletes'];
   return Array.isArray(list) ? list.length : event.commandName === 'findAndModify' ? 1 : 0;
 };
+/** Statements by kind (`find profiles`), counted while a rate runs. */
+const atRate = new Map<string, number>();
+let counting = false;
 suite.mongo.client.on('commandStarted', (event) => {
+  if (counting) {
+    const c = event.command as Record<string, unknown>;
+    const kind = `${event.commandName} ${String(c[event.commandName] ?? '')} ${process.env['XKIND'] ? JSON.stringify(c['filter'] ?? (c['updates'] as any)?.[0]?.q ?? '').replace(/"[^"]*"(?=[,\]}])/g, '"…"').slice(0, 120) : ''}`;
+    atRate.set(kind, (atRate.get(kind) ?? 0) + 1);
+  }
   if (!recording) return;
   const command = event.command as Record<string, unknown>;
   const collection = String(command[event.commandName] ?? '');
@@ -205,13 +215,16 @@ const byType = Object.fromEntries(
 );
 
 // ---------------------------------------------------------------- latency at fixed rates
-const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number }> = {};
+const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number; steps: Timings; statementsPerCommand: Record<string, number> }> = {};
 for (const rate of rates) {
   const commands = workload({ count: rate * seconds, customers, runId: `${runId}-r${rate}`, seed: 7 + rate });
   log(`latency: ${rate} commands/s for ${seconds} s`);
   const tickMs = 10;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1_000));
   const started = performance.now();
+  steps.recording(true);
+  atRate.clear();
+  counting = true;
   for (let index = 0; index < commands.length; index += perTick) {
     const wait = started + (index / rate) * 1_000 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -220,9 +233,12 @@ for (const rate of rates) {
   const achievedRate = (commands.length * 1_000) / (performance.now() - started);
   const ids = commands.map(({ value }) => String(value['commandId']));
   await progress(`${rate}/s`, () => ids.every(done), () => `${ids.filter(done).length}/${ids.length} answered`, 300_000);
+  steps.recording(false);
+  counting = false;
+  const statementsPerCommand = Object.fromEntries([...atRate].sort(([, a], [, b]) => b - a).map(([kind, count]) => [kind, Math.round((count / commands.length) * 1_000) / 1_000]));
   const sorted = ids.flatMap((id) => (seenAt.has(id) ? [seenAt.get(id)! - sentAt.get(id)!] : [])).sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 10) / 10;
-  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN) };
+  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN), steps: steps.summary(), statementsPerCommand };
 }
 
 // ---------------------------------------------------------------- report
@@ -241,7 +257,12 @@ const file = `${projectRoot}reports/bench-latency-${report.at.replace(/[:.]/g, '
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 log(`report: ${file}`);
 for (const [type, figures] of Object.entries(byType)) log(`${type}: ${figures.roundTripsBeforeProduce.mean} round trips before the produce (max ${figures.roundTripsBeforeProduce.max}), ${figures.statementsPerCommand} statements, ${figures.documentsWrittenPerCommand} documents written per command`);
-for (const [rate, figures] of Object.entries(latency)) log(`${rate}: p50 ${figures.p50} ms, p95 ${figures.p95} ms, p99 ${figures.p99} ms (${figures.samples} events)`);
+for (const [rate, figures] of Object.entries(latency)) {
+  log(`${rate}: p50 ${figures.p50} ms, p95 ${figures.p95} ms, p99 ${figures.p99} ms (${figures.samples} events)`);
+  const spans = Object.entries(figures.steps).map(([name, { count, meanMs, p50Ms, p99Ms }]) => `${name} ${name.endsWith('commands') ? `mean ${meanMs}, p99 ${p99Ms}` : `${count}× mean ${meanMs} ms, p50 ${p50Ms}, p99 ${p99Ms}`}`);
+  log(`${rate}: where a step's time goes: ${spans.join('; ')}`);
+  log(`${rate}: MongoDB statements per command: ${Object.entries(figures.statementsPerCommand).map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
+}
 
 await events.stop();
 await producer.disconnect();

@@ -103,6 +103,44 @@ describe('kafka adapter', () => {
     expect(committed).toBe(values.length);
   });
 
+  it('with a commit interval, commits the batches handled meanwhile together, a last batch by timer, and what is pending when it stops', async () => {
+    const { topic, admin, producer } = await withTopic(1);
+    const groupId = randomName('throttled-group');
+    const committed = async () => Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions[0]?.offset ?? -1);
+    const handled: string[] = [];
+    const start = (commitIntervalMs: number) =>
+      runConsumer({ kafka, groupId, topics: [topic], logger, fromBeginning: true, commitIntervalMs, handleBatch: async (batch) => void handled.push(...batch.messages.map((message) => message.value!.toString())) });
+
+    // An interval longer than the test: the first batch is committed at once, the next ones wait.
+    const first = await start(600_000);
+    let stopped = false;
+    cleanup(() => (stopped ? undefined : first.stop()));
+    const commits: number[] = [];
+    first.consumer.on(first.consumer.events.REQUEST, ({ payload }) => {
+      if (payload.apiName === 'OffsetCommit') commits.push(Date.now());
+    });
+    for (const value of ['a', 'b', 'c', 'd', 'e']) {
+      await producer.send({ topic, messages: [{ key: 'k', value }] });
+      await waitFor(`${value} handled`, () => handled.includes(value));
+    }
+    expect(await committed()).toBe(1);
+    expect(commits).toHaveLength(1);
+    await first.stop();
+    stopped = true;
+    expect(await committed()).toBe(5);
+
+    // A short interval: a batch that nothing follows is committed by the timer.
+    const second = await start(3_000);
+    cleanup(() => second.stop());
+    await producer.send({ topic, messages: [{ key: 'k', value: 'f' }] });
+    await waitFor('f handled', () => handled.includes('f'));
+    await producer.send({ topic, messages: [{ key: 'k', value: 'g' }] });
+    await waitFor('g handled', () => handled.includes('g'));
+    expect(await committed()).toBe(6);
+    await waitFor('g committed', async () => ((await committed()) === 7 ? true : undefined));
+    expect(handled).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+  });
+
   it("keeps every batch and message under the topic's own max.message.bytes, read from the broker; a message that cannot fit is never sent", async () => {
     const { topic, admin, producer } = await withTopic(1, [{ name: 'max.message.bytes', value: '16384' }]);
     const limits = makeTopicLimits(admin);

@@ -108,6 +108,7 @@ export async function startProfileWorker(deps: ProfileWorkerDeps): Promise<Runni
     logger,
     fromBeginning: true,
     sessionTimeout: config.kafka.sessionTimeoutMs,
+    commitIntervalMs: config.kafka.commitIntervalMs,
     // Every partition at once: while one step writes, others read and produce.
     partitionsConsumedConcurrently: config.kafka.commandPartitions,
     handleBatch: (batch, progress, stopping) => handler.handleBatch(batch, progress, stopping),

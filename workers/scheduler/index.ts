@@ -66,6 +66,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
     logger,
     fromBeginning: true,
     sessionTimeout: config.kafka.sessionTimeoutMs,
+    commitIntervalMs: config.kafka.commitIntervalMs,
     handleBatch: makeScheduleHandler({ db: mongo.db, jobs, horizonMs, clock }),
   });
   logger.info({ topic: names.expirations, horizonMs, reconcileIntervalMs }, 'scheduler ready');
