@@ -149,7 +149,7 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
   const suiteCpuMs = suiteCpu();
   await suiteOut.stop();
   if (!options.keepRunning) await worker.stop();
-  const perCommand = (cpu: CpuMs) => ({ server: round(cpu.server / commands.length, 3), node: round(cpu.node / commands.length, 3) });
+  const perCommand = (cpu: CpuMs) => ({ server: round(cpu.server / commands.length, 3), kafka: round(cpu.kafka / commands.length, 3), node: round(cpu.node / commands.length, 3) });
   return {
     label,
     commands: commands.length,
