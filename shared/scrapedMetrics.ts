@@ -3,7 +3,7 @@
 // waits long for them: each read is bounded, a read that fails or is late keeps the last values
 // (and counts an error), and a read still running is shared by the scrapes that come meanwhile.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { readGroupLag, type ConsumerGroup, type PartitionLag } from './consumerLag.ts';
+import { readGroupLag, type ConsumerGroup } from './consumerLag.ts';
 import type { Admin } from './kafka.ts';
 
 /** A BullMQ queue as the metrics read it. */
@@ -42,17 +42,35 @@ export function boundedRead<T>(read: () => Promise<T>, timeoutMs: number): () =>
 }
 
 /**
- * One `refresh` for the metrics read in one scrape: prom-client starts every metric's `collect()`
- * at once, so they all join the refresh the first one started, and the gauges and their error
- * counter show the same read.
+ * The last values read from each source, refreshed once per scrape: prom-client starts every
+ * metric's `collect()` at once, so they all join the refresh the first one started, and the gauges
+ * and their error counter show the same read. A read that fails or is late keeps the source's last
+ * value and counts an error for it.
  */
-function perScrape(refresh: () => Promise<void>): () => Promise<void> {
+function lastReads<T>(sources: readonly { key: string; read: () => Promise<T> }[], timeoutMs: number, onError: (key: string) => void) {
+  const last = new Map<string, T>();
+  const reads = sources.map(({ key, read }) => ({ key, read: boundedRead(read, timeoutMs) }));
   let current: Promise<void> | undefined;
-  return () => {
-    current ??= refresh().finally(() => {
-      current = undefined;
-    });
-    return current;
+  const refresh = async () => {
+    await Promise.all(
+      reads.map(async ({ key, read }) => {
+        try {
+          last.set(key, await read());
+        } catch {
+          onError(key);
+        }
+      }),
+    );
+  };
+  return {
+    last,
+    /** The refresh of this scrape (the one in flight, or a new one). */
+    refresh: (): Promise<void> => {
+      current ??= refresh().finally(() => {
+        current = undefined;
+      });
+      return current;
+    },
   };
 }
 
@@ -72,32 +90,24 @@ export function registerConsumerLag(
     labelNames: ['group'] as const,
     registers,
     async collect() {
-      await refresh();
+      await lags.refresh();
     },
   });
-  const reads = deps.groups.map((group) => ({ group, read: boundedRead(() => readGroupLag(deps.admin, group), deps.timeoutMs ?? 2_000) }));
-  const last = new Map<string, PartitionLag[]>();
-  for (const { group } of reads) errors.inc({ group: group.groupId }, 0);
-  const refresh = perScrape(async () => {
-    await Promise.all(
-      reads.map(async ({ group, read }) => {
-        try {
-          last.set(group.groupId, await read());
-        } catch {
-          errors.inc({ group: group.groupId });
-        }
-      }),
-    );
-  });
+  for (const group of deps.groups) errors.inc({ group: group.groupId }, 0);
+  const lags = lastReads(
+    deps.groups.map((group) => ({ key: group.groupId, read: () => readGroupLag(deps.admin, group) })),
+    deps.timeoutMs ?? 2_000,
+    (group) => errors.inc({ group }),
+  );
   new Gauge({
     name: 'profiles_consumer_lag_messages',
     help: 'Messages behind the consumer group committed offset, per partition, read from the broker',
     labelNames: ['group', 'topic', 'partition'] as const,
     registers,
     async collect() {
-      await refresh();
+      await lags.refresh();
       this.reset();
-      for (const lags of last.values()) for (const { group, topic, partition, lag } of lags) this.set({ group, topic, partition: String(partition) }, lag);
+      for (const partitions of lags.last.values()) for (const { group, topic, partition, lag } of partitions) this.set({ group, topic, partition: String(partition) }, lag);
     },
   });
 }
@@ -110,50 +120,37 @@ export function registerConsumerLag(
  */
 export function registerQueueMetrics(registry: Registry, deps: { queues: readonly WatchedQueue[] } & ScrapeOptions): void {
   const registers = [registry];
-  const timeoutMs = deps.timeoutMs ?? 2_000;
   const errors = new Counter({
     name: 'profiles_queue_scrape_errors_total',
     help: 'Reads of a BullMQ queue counts from Redis that failed or took too long (the last values are kept)',
     labelNames: ['queue'] as const,
     registers,
     async collect() {
-      await once();
+      await counts.refresh();
     },
   });
   for (const queue of deps.queues) errors.inc({ queue: queue.name }, 0);
   type Read = { counts: Record<string, number>; finished: { completed: number; failed: number } };
-  const reads = deps.queues.map((queue) => ({
-    queue: queue.name,
-    read: boundedRead(async (): Promise<Read> => {
-      const [counts, completed, failed] = await Promise.all([
-        queue.getJobCounts(...jobStates),
-        queue.getMetrics('completed', 0, 0),
-        queue.getMetrics('failed', 0, 0),
-      ]);
-      return { counts, finished: { completed: completed.meta.count, failed: failed.meta.count } };
-    }, timeoutMs),
-  }));
-  const last = new Map<string, Read>();
-  const once = perScrape(async () => {
-    await Promise.all(
-      reads.map(async ({ queue, read }) => {
-        try {
-          last.set(queue, await read());
-        } catch {
-          errors.inc({ queue });
-        }
-      }),
-    );
-  });
+  const counts = lastReads(
+    deps.queues.map((queue) => ({
+      key: queue.name,
+      read: async (): Promise<Read> => {
+        const [jobs, completed, failed] = await Promise.all([queue.getJobCounts(...jobStates), queue.getMetrics('completed', 0, 0), queue.getMetrics('failed', 0, 0)]);
+        return { counts: jobs, finished: { completed: completed.meta.count, failed: failed.meta.count } };
+      },
+    })),
+    deps.timeoutMs ?? 2_000,
+    (queue) => errors.inc({ queue }),
+  );
   new Gauge({
     name: 'profiles_queue_jobs',
     help: 'Jobs of a BullMQ queue, per state',
     labelNames: ['queue', 'state'] as const,
     registers,
     async collect() {
-      await once();
+      await counts.refresh();
       this.reset();
-      for (const [queue, { counts }] of last) for (const state of jobStates) this.set({ queue, state }, counts[state] ?? 0);
+      for (const [queue, read] of counts.last) for (const state of jobStates) this.set({ queue, state }, read.counts[state] ?? 0);
     },
   });
   new Counter({
@@ -162,10 +159,10 @@ export function registerQueueMetrics(registry: Registry, deps: { queues: readonl
     labelNames: ['queue', 'state'] as const,
     registers,
     async collect() {
-      await once();
+      await counts.refresh();
       // A counter kept in Redis: shown as it is there (a reset there reads as a counter reset).
       this.reset();
-      for (const [queue, { finished }] of last) for (const state of ['completed', 'failed'] as const) this.inc({ queue, state }, finished[state]);
+      for (const [queue, { finished }] of counts.last) for (const state of ['completed', 'failed'] as const) this.inc({ queue, state }, finished[state]);
     },
   });
 }
