@@ -137,10 +137,25 @@ export function makeErasureJobs(queue: Queue<ErasureJobData>) {
     },
     /** The reconciliation: every one of these has a job that will run by its date. */
     scheduleMany: (items: { target: ErasureJobData; dueAt: number }[], now: number): Promise<number> => ensure(items, now, 'not-later'),
-    /** Removes the customer's job unless it is running. */
-    async cancel(target: ErasureJobData): Promise<void> {
-      const existing = await queue.getJob(erasureJobId(target.organisationId, target.customerNumber));
-      if (existing) await existing.remove().catch(() => undefined);
+    /**
+     * Removes these customers' jobs, but a running one (BullMQ refuses to remove a locked job) and
+     * `except` (the job asking: an erasure in its customer's job, the only one a customer has).
+     */
+    async cancel(targets: readonly ErasureJobData[], options: { except?: string } = {}): Promise<void> {
+      const jobIds = [...new Set(targets.map((target) => erasureJobId(target.organisationId, target.customerNumber)))].filter((jobId) => jobId !== options.except);
+      if (jobIds.length === 0) return;
+      // Most have no job (a change that set no date): one pipelined existence check for all.
+      const client = await queue.getBackend().connection.client;
+      const pipeline = client.pipeline();
+      for (const jobId of jobIds) pipeline.runCommand('exists', [queue.toKey(jobId)]);
+      const found = (await pipeline.exec()) ?? [];
+      await Promise.all(
+        jobIds.map(async (jobId, index) => {
+          if (found[index]?.[1] !== 1) return;
+          const existing = await queue.getJob(jobId);
+          await existing?.remove().catch(() => undefined); // running: locked, it stays
+        }),
+      );
     },
     /** Jobs due and not yet started (`waiting`), and running (`active`). */
     async backlog(): Promise<{ waiting: number; active: number }> {

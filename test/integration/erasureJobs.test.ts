@@ -3,6 +3,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
+import { erasureJobId } from '../../shared/expiry.ts';
 import { defaultQueuePrefix } from '../../shared/queue.ts';
 import { makeReconciler } from '../../workers/scheduler/reconcile.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
@@ -54,6 +55,27 @@ describe('erasure jobs and the reconciliation', () => {
     expect(report).toMatchObject({ scheduled: 1, overdue: 1, repaired: 1 });
     expect(await jobs.placeOf(target)).toEqual({ kind: 'elsewhere' });
     expect(await (await queue.getJob(job!.id!))!.getState()).toBe('waiting');
+  });
+
+  it("cancel removes the given customers' jobs at once, skips those without one, and leaves the job asking and a running one", async () => {
+    const { queue, jobs } = await setUp();
+    const customer = (index: number): ErasureJobData => ({ organisationId: 1, customerNumber: String(3_000_000 + index) });
+    const [delayed, other, asking, withoutJob, running] = [customer(1), customer(2), customer(3), customer(4), customer(5)];
+    const later = Date.now() + 3_600_000;
+    await jobs.ensure([delayed, other, asking].map((target) => ({ target, dueAt: later })), Date.now(), 'exact');
+    await jobs.schedule(running, Date.now() - 1_000, Date.now());
+    const taker = new Worker(queue.name, undefined, { connection: { url: config.redisUrl }, prefix: defaultQueuePrefix });
+    cleanup(() => taker.close());
+    const token = randomUUID();
+    expect((await taker.getNextJob(token))?.data).toEqual(running);
+
+    await jobs.cancel([delayed, other, asking, withoutJob, running, delayed], { except: erasureJobId(asking.organisationId, asking.customerNumber) });
+    expect(await jobs.placeOf(delayed)).toEqual({ kind: 'elsewhere' });
+    expect(await queue.getJob(erasureJobId(delayed.organisationId, delayed.customerNumber))).toBeUndefined();
+    expect(await queue.getJob(erasureJobId(other.organisationId, other.customerNumber))).toBeUndefined();
+    expect(await jobs.placeOf(asking)).toMatchObject({ kind: 'delayed' });
+    expect(await (await queue.getJob(erasureJobId(running.organisationId, running.customerNumber)))!.getState()).toBe('active');
+    await jobs.cancel([]);
   });
 
   it('the backlog counts the jobs due and not yet started, and those running', async () => {

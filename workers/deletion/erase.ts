@@ -24,8 +24,8 @@ export type EraserDeps = {
   store: ErasureStore;
   /** Claim keys, with the profile worker's secret (shared/claims.ts). */
   claimKey: ClaimKey;
-  /** Removes every queue job about the customer (but the one running this erasure). */
-  removeJobs: (target: ErasureTarget) => Promise<void>;
+  /** Removes every queue job about the customer but `runningJobId`, the one running this erasure (if any). */
+  removeJobs: (target: ErasureTarget, runningJobId?: string) => Promise<void>;
   /** Publishes the DELETED event; resolves once the broker acknowledged it. */
   publishDeleted: (event: CustomerChanged) => Promise<void>;
   clock: () => Date;
@@ -81,7 +81,8 @@ export function makeEraser(deps: EraserDeps) {
     await deps.afterStep?.(name);
   }
 
-  async function erase(target: ErasureTarget): Promise<ErasureOutcome> {
+  /** Erases the customer; `options.jobId`: the queue job running this erasure. */
+  async function erase(target: ErasureTarget, options: { jobId?: string } = {}): Promise<ErasureOutcome> {
     const id = receiptKey(target.organisationId, target.customerNumber);
     const [done, existing] = await Promise.all([store.findReceipt(id), store.findStart(id)]);
     if (done) {
@@ -124,10 +125,10 @@ export function makeEraser(deps: EraserDeps) {
       const latest = await store.findStart(started._id);
       decideAgain = latest?.lastVersion !== started.lastVersion || latest.startedAt !== started.startedAt;
     });
-    if (decideAgain) return erase(target);
+    if (decideAgain) return erase(target, options);
 
     await step('claims', () => store.deleteClaims(started.customerNumber, claims));
-    await step('jobs', () => deps.removeJobs(target));
+    await step('jobs', () => deps.removeJobs(target, options.jobId));
     // A command that raced the erasure may have claimed a value for the customer just before its
     // write failed: look again later, by customer number (recorded before the receipt, so that a
     // crash after it cannot lose the sweep).

@@ -52,7 +52,7 @@ export async function startDeletionWorker(deps: DeletionWorkerDeps): Promise<Run
     claimKey: makeClaimKey(config.claimKeySecret),
     clock: () => new Date(),
     logger,
-    removeJobs: (target) => jobs.cancel(target),
+    removeJobs: (target, runningJobId) => jobs.cancel([target], runningJobId ? { except: runningJobId } : {}),
     publishDeleted,
     ...(deps.beforeStep ? { beforeStep: deps.beforeStep } : {}),
     ...(deps.afterStep ? { afterStep: deps.afterStep } : {}),

@@ -18,7 +18,7 @@ export const erasureLagSeconds = (receipt: Pick<ErasureReceipt, 'requestedAt' | 
 /** The BullMQ processor of the erasure queue; returns the outcome's kind (kept with the job). */
 export function makeErasureProcessor(deps: ErasureProcessorDeps) {
   return async (job: Job<ErasureJobData>, token?: string): Promise<ErasureOutcome['kind']> => {
-    const outcome = await deps.eraser.erase(job.data);
+    const outcome = await deps.eraser.erase(job.data, job.id ? { jobId: job.id } : {});
     if (outcome.kind === 'not-due' && outcome.dueAt !== null && token) {
       // Fired early (clock skew) or rescheduled: wait for the date in the same job.
       await job.moveToDelayed(Date.parse(outcome.dueAt), token);

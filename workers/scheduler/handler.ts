@@ -36,14 +36,16 @@ export function makeScheduleHandler(deps: ScheduleHandlerDeps): (batch: Pick<Bat
     const latest = latestPerCustomer(records);
     const docs = await byIds(views.collection, latest.map((record) => record.customerNumber), { projection: views.projection });
     const toSchedule: { target: ErasureJobData; dueAt: number }[] = [];
+    const toCancel: ErasureJobData[] = [];
     for (const record of latest) {
       const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };
       const doc = docs.get(record.customerNumber);
       const due = doc && doc.organisationId === record.organisationId && !doc.mergingInto ? erasureDueOf(doc) : null;
       const plan = planSchedule({ dueAt: due?.dueAt ?? null }, now, horizonMs);
       if (plan.kind === 'schedule') toSchedule.push({ target, dueAt: plan.dueAt });
-      else await jobs.cancel(target);
+      else toCancel.push(target);
     }
+    await jobs.cancel(toCancel);
     // Read from MongoDB just now: each job fires at its profile's date, moved earlier or later.
     await jobs.ensure(toSchedule, now, 'exact');
   };
