@@ -24,6 +24,7 @@ import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { benchProfile } from './expiryData.ts';
 import { observe, percentile, progress } from './observe.ts';
+import { cpuMeter, type CpuMs } from './cpu.ts';
 import { stepTimes, type Timings } from './stepTimes.ts';
 import { benchOrganisation, benchPreference, workload, type BenchCommand } from './workload.ts';
 
@@ -214,7 +215,7 @@ const byType = Object.fromEntries(
 );
 
 // ---------------------------------------------------------------- latency at fixed rates
-const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number; steps: Timings; statementsPerCommand: Record<string, number> }> = {};
+const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number; steps: Timings; statementsPerCommand: Record<string, number>; cpuMsPerCommand: CpuMs }> = {};
 for (const rate of rates) {
   const commands = workload({ count: rate * seconds, customers, runId: `${runId}-r${rate}`, seed: 7 + rate });
   log(`latency: ${rate} commands/s for ${seconds} s`);
@@ -224,6 +225,7 @@ for (const rate of rates) {
   steps.recording(true);
   atRate.clear();
   counting = true;
+  const cpu = cpuMeter();
   for (let index = 0; index < commands.length; index += perTick) {
     const wait = started + (index / rate) * 1_000 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -232,12 +234,14 @@ for (const rate of rates) {
   const achievedRate = (commands.length * 1_000) / (performance.now() - started);
   const ids = commands.map(({ value }) => String(value['commandId']));
   await progress(`${rate}/s`, () => ids.every(done), () => `${ids.filter(done).length}/${ids.length} answered`, 300_000);
+  const cpuMs = cpu();
   steps.recording(false);
   counting = false;
   const statementsPerCommand = Object.fromEntries([...atRate].sort(([, a], [, b]) => b - a).map(([kind, count]) => [kind, Math.round((count / commands.length) * 1_000) / 1_000]));
   const sorted = ids.flatMap((id) => (seenAt.has(id) ? [seenAt.get(id)! - sentAt.get(id)!] : [])).sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 10) / 10;
-  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN), steps: steps.summary(), statementsPerCommand };
+  const round3 = (value: number) => Math.round(value * 1_000) / 1_000;
+  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN), steps: steps.summary(), statementsPerCommand, cpuMsPerCommand: { server: round3(cpuMs.server / commands.length), kafka: round3(cpuMs.kafka / commands.length), node: round3(cpuMs.node / commands.length) } };
 }
 
 // ---------------------------------------------------------------- report
@@ -260,6 +264,7 @@ for (const [rate, figures] of Object.entries(latency)) {
   log(`${rate}: p50 ${figures.p50} ms, p95 ${figures.p95} ms, p99 ${figures.p99} ms (${figures.samples} events)`);
   const spans = Object.entries(figures.steps).map(([name, { count, meanMs, p50Ms, p99Ms }]) => `${name} ${name.endsWith('commands') ? `mean ${meanMs}, p99 ${p99Ms}` : `${count}× mean ${meanMs} ms, p50 ${p50Ms}, p99 ${p99Ms}`}`);
   log(`${rate}: where a step's time goes: ${spans.join('; ')}`);
+  log(`${rate}: CPU per command: server ${figures.cpuMsPerCommand.server} ms, Kafka ${figures.cpuMsPerCommand.kafka} ms, this process ${figures.cpuMsPerCommand.node} ms (the suite, the benchmark's sender and reader)`);
   log(`${rate}: MongoDB statements per command: ${Object.entries(figures.statementsPerCommand).map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
 }
 
