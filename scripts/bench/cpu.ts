@@ -30,3 +30,9 @@ export function cpuMeter(): () => CpuMs {
     return { server: stackCpuMs('mongodb') - server, kafka: stackCpuMs('kafka') - kafka, node: (used.user + used.system) / 1_000 };
   };
 }
+
+/** CPU ms per unit (command, erasure) of each, to three decimals. */
+export function perUnit(cpu: CpuMs, units: number): CpuMs {
+  const of = (ms: number) => Math.round((ms / Math.max(units, 1)) * 1_000) / 1_000;
+  return { server: of(cpu.server), kafka: of(cpu.kafka), node: of(cpu.node) };
+}

@@ -36,7 +36,7 @@ import type { CustomerChanged } from '../../workers/profile/model.ts';
 import { reconcileQueueName, startScheduler } from '../../workers/scheduler/index.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
-import { cpuMeter } from './cpu.ts';
+import { cpuMeter, perUnit } from './cpu.ts';
 import { benchExpiryOrganisation, benchProfile, insertProfiles, type InsertReport } from './expiryData.ts';
 import { observe, percentile } from './observe.ts';
 import { deleteKeys, keySpace, usedMemory, type KeySpace } from './redisMemory.ts';
@@ -274,7 +274,7 @@ async function measureErasures() {
     lastErasureAfterDueMs: round(last - dueAtMs),
     lagMs: summary(lags),
     // From the due instant to the last erasure: what the server and this process (the workers, the reader) spent on each.
-    cpuMsPerErasure: { server: round(cpuMs.server / Math.max(times.length, 1), 3), kafka: round(cpuMs.kafka / Math.max(times.length, 1), 3), node: round(cpuMs.node / Math.max(times.length, 1), 3) },
+    cpuMsPerErasure: perUnit(cpuMs, times.length),
     receipts: { completed: completed.length, erasuresPerSecond: round(receiptRate), lagMs: summary(completed.map((time) => time - dueAtMs)) },
   };
 }

@@ -15,7 +15,7 @@ import { topics } from '../../shared/topics.ts';
 import { startProfileWorker } from '../../workers/profile/index.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import { startFloor, startNaive } from './baselines.ts';
-import { cpuMeter, type CpuMs } from './cpu.ts';
+import { cpuMeter, perUnit } from './cpu.ts';
 import { latencyHistogramSvg, throughputChartSvg } from './histogram.ts';
 import { observe, percentile, progress } from './observe.ts';
 import { benchOrganisation, benchPreference, creations, updates, workload, type BenchCommand } from './workload.ts';
@@ -149,14 +149,13 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
   const suiteCpuMs = suiteCpu();
   await suiteOut.stop();
   if (!options.keepRunning) await worker.stop();
-  const perCommand = (cpu: CpuMs) => ({ server: round(cpu.server / commands.length, 3), kafka: round(cpu.kafka / commands.length, 3), node: round(cpu.node / commands.length, 3) });
   return {
     label,
     commands: commands.length,
     suite: rateOf(commands.length, suiteOut),
     floor: rateOf(commands.length, floorOut),
     rejected: commands.length - expectedEvents,
-    cpuMsPerCommand: { suite: perCommand(suiteCpuMs), floor: perCommand(floorCpuMs) },
+    cpuMsPerCommand: { suite: perUnit(suiteCpuMs, commands.length), floor: perUnit(floorCpuMs, commands.length) },
     worker,
   };
 }

@@ -24,7 +24,7 @@ import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { benchProfile } from './expiryData.ts';
 import { observe, percentile, progress } from './observe.ts';
-import { cpuMeter, type CpuMs } from './cpu.ts';
+import { cpuMeter, perUnit, type CpuMs } from './cpu.ts';
 import { stepTimes, type Timings } from './stepTimes.ts';
 import { benchOrganisation, benchPreference, workload, type BenchCommand } from './workload.ts';
 
@@ -104,13 +104,13 @@ const documentsOf = (event: CommandStartedEvent) => {
 const atRate = new Map<string, number>();
 let counting = false;
 suite.mongo.client.on('commandStarted', (event) => {
+  const command = event.command as Record<string, unknown>;
+  const collection = String(command[event.commandName] ?? '');
   if (counting) {
-    const kind = `${event.commandName} ${String((event.command as Record<string, unknown>)[event.commandName] ?? '')}`;
+    const kind = `${event.commandName} ${collection}`;
     atRate.set(kind, (atRate.get(kind) ?? 0) + 1);
   }
   if (!recording) return;
-  const command = event.command as Record<string, unknown>;
-  const collection = String(command[event.commandName] ?? '');
   const resultInsert = event.commandName === 'insert' && collection === 'commands' && Array.isArray(command['documents']) && (command['documents'] as { result?: unknown }[]).some((doc) => doc.result !== undefined);
   statements.set(event.requestId, { requestId: event.requestId, name: event.commandName, collection, documents: documentsOf(event), resultInsert, startedAt: performance.now(), endedAt: null });
 });
@@ -240,8 +240,7 @@ for (const rate of rates) {
   const statementsPerCommand = Object.fromEntries([...atRate].sort(([, a], [, b]) => b - a).map(([kind, count]) => [kind, Math.round((count / commands.length) * 1_000) / 1_000]));
   const sorted = ids.flatMap((id) => (seenAt.has(id) ? [seenAt.get(id)! - sentAt.get(id)!] : [])).sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 10) / 10;
-  const round3 = (value: number) => Math.round(value * 1_000) / 1_000;
-  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN), steps: steps.summary(), statementsPerCommand, cpuMsPerCommand: { server: round3(cpuMs.server / commands.length), kafka: round3(cpuMs.kafka / commands.length), node: round3(cpuMs.node / commands.length) } };
+  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN), steps: steps.summary(), statementsPerCommand, cpuMsPerCommand: perUnit(cpuMs, commands.length) };
 }
 
 // ---------------------------------------------------------------- report
