@@ -87,6 +87,16 @@ export function makeErasureJobs(queue: Queue<ErasureJobData>) {
     });
   }
 
+  /** Whether each job exists: `EXISTS` for all, pipelined (one round trip). */
+  async function existing(jobIds: readonly string[]): Promise<boolean[]> {
+    if (jobIds.length === 0) return [];
+    const client = await queue.getBackend().connection.client;
+    const pipeline = client.pipeline();
+    for (const jobId of jobIds) pipeline.runCommand('exists', [queue.toKey(jobId)]);
+    const found = (await pipeline.exec()) ?? [];
+    return jobIds.map((_, index) => found[index]?.[1] === 1);
+  }
+
   /** Applies a repair; false when the job moved on meanwhile (it runs, or ran: the saga re-checks). */
   async function repair(jobId: string, kind: 'retry-failed' | 'retry-completed' | 'move', target: number): Promise<boolean> {
     const job = await Job.fromId<ErasureJobData>(queue, jobId);
@@ -143,19 +153,19 @@ export function makeErasureJobs(queue: Queue<ErasureJobData>) {
      */
     async cancel(targets: readonly ErasureJobData[], options: { except?: string } = {}): Promise<void> {
       const jobIds = [...new Set(targets.map((target) => erasureJobId(target.organisationId, target.customerNumber)))].filter((jobId) => jobId !== options.except);
-      if (jobIds.length === 0) return;
       // Most have no job (a change that set no date): one pipelined existence check for all.
-      const client = await queue.getBackend().connection.client;
-      const pipeline = client.pipeline();
-      for (const jobId of jobIds) pipeline.runCommand('exists', [queue.toKey(jobId)]);
-      const found = (await pipeline.exec()) ?? [];
+      const found = await existing(jobIds);
       await Promise.all(
         jobIds.map(async (jobId, index) => {
-          if (found[index]?.[1] !== 1) return;
-          const existing = await queue.getJob(jobId);
-          await existing?.remove().catch(() => undefined); // running: locked, it stays
+          if (!found[index]) return;
+          const job = await queue.getJob(jobId);
+          await job?.remove().catch(() => undefined); // running: locked, it stays
         }),
       );
+    },
+    /** Which of these customers have a job (in any state): one pipelined existence check. */
+    async withJobs(targets: readonly ErasureJobData[]): Promise<boolean[]> {
+      return existing(targets.map((target) => erasureJobId(target.organisationId, target.customerNumber)));
     },
     /** Jobs due and not yet started (`waiting`), and running (`active`). */
     async backlog(): Promise<{ waiting: number; active: number }> {

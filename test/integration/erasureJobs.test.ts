@@ -3,8 +3,11 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
-import { erasureJobId } from '../../shared/expiry.ts';
+import { erasureJobId, type ScheduleRecord } from '../../shared/expiry.ts';
 import { defaultQueuePrefix } from '../../shared/queue.ts';
+import { makeScheduleHandler } from '../../workers/scheduler/handler.ts';
+import { ensureReconcileSchedule } from '../../workers/scheduler/index.ts';
+import { makeQueue } from '../../shared/queue.ts';
 import { makeReconciler } from '../../workers/scheduler/reconcile.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 
@@ -19,7 +22,7 @@ describe('erasure jobs and the reconciliation', () => {
     const env = randomName('jobs');
     const queue = makeErasureQueue(env, config.redisUrl);
     const jobs = makeErasureJobs(queue);
-    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('erasurejobs').replace('-', '_') });
+    const mongo = await connectMongo(config.mongoUri, { dbName: randomName('erasurejobs').replace('-', '_'), monitorCommands: true });
     const reconciler = makeReconciler({ db: mongo.db, jobs, horizonMs: 600_000, clock: () => new Date() });
     await reconciler.ensureIndexes();
     cleanup(async () => {
@@ -34,7 +37,7 @@ describe('erasure jobs and the reconciliation', () => {
       await mongo.db.collection('profiles').insertOne({ _id: customerNumber as never, organisationId: 1, profileType: 'T', status: 'A', expirationDate: new Date(dueAt).toISOString() });
       return { organisationId: 1, customerNumber };
     };
-    return { env, queue, jobs, reconciler, temporaryProfile };
+    return { env, queue, jobs, mongo, reconciler, temporaryProfile };
   }
 
   it('a job failed for good (stalled too often, attempts used up) is retried by the next reconciliation', async () => {
@@ -142,5 +145,58 @@ describe('erasure jobs and the reconciliation', () => {
       if (place.kind !== 'delayed' || place.fireAt > earlier + 1_000) late.push({ target, place });
     }
     expect(late).toEqual([]);
+  });
+  it('the scheduler asks MongoDB only about records that set a date or concern a customer with a job', async () => {
+    const { jobs, mongo, temporaryProfile } = await setUp();
+    const handle = makeScheduleHandler({ db: mongo.db, jobs, horizonMs: 600_000, clock: () => new Date() });
+    const reads: string[] = [];
+    mongo.client.on('commandStarted', (event) => {
+      if (event.commandName === 'find') reads.push(String((event.command as Record<string, unknown>)['find']));
+    });
+    const batch = (records: ScheduleRecord[]) => ({ messages: records.map((record) => ({ value: Buffer.from(JSON.stringify(record)) })) }) as never;
+
+    // Changes that set no date, for customers without a job: nothing to read, nothing scheduled.
+    const plain = [4_000_001, 4_000_002].map((number): ScheduleRecord => ({ organisationId: 1, customerNumber: String(number), version: 2, dueAt: null }));
+    await handle(batch(plain));
+    expect(reads).toEqual([]);
+    for (const record of plain) expect(await jobs.placeOf(record)).toEqual({ kind: 'elsewhere' });
+    expect(await jobs.withJobs(plain)).toEqual([false, false]);
+
+    // A record that says "no date" arriving after a newer one (a re-relay) for a customer with a job:
+    // MongoDB, which says the profile is due, keeps the job where it is.
+    const dueAt = Date.now() + 120_000;
+    const target = await temporaryProfile(dueAt);
+    await handle(batch([{ ...target, version: 3, dueAt: new Date(dueAt).toISOString() }]));
+    expect(reads).toEqual(['profiles']);
+    expect(await jobs.placeOf(target)).toMatchObject({ kind: 'delayed' });
+    await handle(batch([{ ...target, version: 2, dueAt: null }]));
+    expect(reads).toEqual(['profiles', 'profiles']);
+    expect(await jobs.withJobs([target])).toEqual([true]);
+    expect(await jobs.placeOf(target)).toMatchObject({ kind: 'delayed' });
+  });
+  it('the reconciliation schedule: first tick an interval after a start, kept by the keeper, at once when Redis lost it', async () => {
+    const queue = makeQueue<Record<string, never>>(randomName('reconcile'), { redisUrl: config.redisUrl });
+    cleanup(async () => {
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    });
+    const everyMs = 60_000;
+    const nextTick = async () => (await queue.getJobScheduler('reconcile'))?.next ?? Number.NaN;
+
+    // At start the scheduler has just reconciled: no second run right away.
+    const startedAt = Date.now();
+    await ensureReconcileSchedule(queue, everyMs, startedAt + everyMs);
+    expect(await nextTick()).toBeGreaterThanOrEqual(startedAt + everyMs);
+    expect(await queue.getJobCounts('wait', 'delayed')).toEqual({ wait: 0, delayed: 1 });
+    // The keeper's call leaves an existing schedule as it is, and so does a restart.
+    const next = await nextTick();
+    await ensureReconcileSchedule(queue, everyMs);
+    await ensureReconcileSchedule(queue, everyMs, Date.now() + 2 * everyMs);
+    expect(await nextTick()).toBe(next);
+    // Redis lost its data: the keeper's call schedules a run at once.
+    await queue.obliterate({ force: true });
+    const lostAt = Date.now();
+    await ensureReconcileSchedule(queue, everyMs);
+    expect(await nextTick()).toBeLessThan(lostAt + 1_000);
   });
 });

@@ -1,6 +1,7 @@
 // What the scheduler does with a batch of schedule records: the record says who changed, MongoDB
 // says when they are due (records can arrive out of order); each customer due within the horizon
-// gets its erasure job at that date, any other loses its job.
+// gets its erasure job at that date, any other loses its job. A record that sets no date within
+// the horizon, for a customer without a job, needs neither.
 import type { Db } from 'mongodb';
 import { expiryViews } from '../../shared/customers/document.ts';
 import type { ErasureJobData, ErasureJobs } from '../../shared/erasureQueue.ts';
@@ -11,7 +12,7 @@ import { latestPerCustomer, planSchedule } from './plan.ts';
 
 export type ScheduleHandlerDeps = {
   db: Db;
-  jobs: Pick<ErasureJobs, 'cancel' | 'ensure'>;
+  jobs: Pick<ErasureJobs, 'cancel' | 'ensure' | 'withJobs'>;
   horizonMs: number;
   clock: () => Date;
 };
@@ -26,6 +27,8 @@ const parseRecord = (value: Buffer | null): ScheduleRecord | null => {
   }
 };
 
+const targetOf = (record: ScheduleRecord): ErasureJobData => ({ organisationId: record.organisationId, customerNumber: record.customerNumber });
+
 /** The consumer's `handleBatch` for the expirations topic. */
 export function makeScheduleHandler(deps: ScheduleHandlerDeps): (batch: Pick<Batch, 'messages'>) => Promise<void> {
   const { jobs, horizonMs, clock } = deps;
@@ -34,11 +37,18 @@ export function makeScheduleHandler(deps: ScheduleHandlerDeps): (batch: Pick<Bat
     const records = batch.messages.map((message) => parseRecord(message.value)).filter((record): record is ScheduleRecord => record !== null);
     const now = clock().getTime();
     const latest = latestPerCustomer(records);
-    const docs = await byIds(views.collection, latest.map((record) => record.customerNumber), { projection: views.projection });
+    // A record announcing no erasure within the horizon, for a customer without a job, changes
+    // nothing however old it is: only the others need MongoDB's word (most changes set no date).
+    const quiet = latest.filter((record) => planSchedule(record, now, horizonMs).kind === 'cancel');
+    const hasJob = await jobs.withJobs(quiet.map(targetOf));
+    const settled = new Set(quiet.filter((_, index) => !hasJob[index]));
+    const toCheck = latest.filter((record) => !settled.has(record));
+    if (toCheck.length === 0) return;
+    const docs = await byIds(views.collection, toCheck.map((record) => record.customerNumber), { projection: views.projection });
     const toSchedule: { target: ErasureJobData; dueAt: number }[] = [];
     const toCancel: ErasureJobData[] = [];
-    for (const record of latest) {
-      const target = { organisationId: record.organisationId, customerNumber: record.customerNumber };
+    for (const record of toCheck) {
+      const target = targetOf(record);
       const doc = docs.get(record.customerNumber);
       const due = doc && doc.organisationId === record.organisationId && !doc.mergingInto ? erasureDueOf(doc) : null;
       const plan = planSchedule({ dueAt: due?.dueAt ?? null }, now, horizonMs);

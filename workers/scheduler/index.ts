@@ -1,5 +1,6 @@
 // The expiration scheduler: turns the profile worker's schedule records into delayed erasure jobs
 // (BullMQ) for what is due within the horizon, and reconciles with MongoDB periodically. Wiring only.
+import type { Queue } from 'bullmq';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../../shared/config.ts';
 import type { ConsumerGroup } from '../../shared/consumerLag.ts';
@@ -26,6 +27,14 @@ export type SchedulerDeps = {
 export const schedulerGroupId = (env: string) => `customer-profiles-scheduler-${env}`;
 export const reconcileQueueName = (env: string) => `expiry-reconcile-${env}`;
 
+/**
+ * The reconciliation's BullMQ job scheduler, one run every `everyMs`. `firstAt` only counts when it
+ * does not exist yet: at start, right after a run, its first tick comes an interval later; recreated
+ * by the keeper (Redis lost its data), it ticks at once. An existing one keeps its next tick.
+ */
+export const ensureReconcileSchedule = (queue: Queue<Record<string, never>>, everyMs: number, firstAt?: number) =>
+  queue.upsertJobScheduler('reconcile', { every: everyMs, ...(firstAt === undefined ? {} : { startDate: firstAt }) }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } });
+
 export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker & { queueNames: string[]; consumerGroups: ConsumerGroup[] }> {
   const { config, kafka, mongo, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
@@ -39,14 +48,13 @@ export async function startScheduler(deps: SchedulerDeps): Promise<RunningWorker
 
   // Reconciliation as a BullMQ job scheduler: one run per interval across all scheduler copies.
   const reconcileQueue = makeQueue<Record<string, never>>(reconcileQueueName(config.env), { redisUrl: config.redisUrl });
-  const ensureJobScheduler = () =>
-    reconcileQueue.upsertJobScheduler('reconcile', { every: reconcileIntervalMs }, { name: 'reconcile', opts: { removeOnComplete: true, removeOnFail: 100 } });
+  const ensureJobScheduler = (firstAt?: number) => ensureReconcileSchedule(reconcileQueue, reconcileIntervalMs, firstAt);
   const reconcileWorker = makeWorker<Record<string, never>>(
     reconcileQueueName(config.env),
     makeReconcileJob({ reconciler, logger, metrics: deps.metrics, erasureQueue: () => jobs.backlog() }),
     { redisUrl: config.redisUrl, concurrency: 1 },
   );
-  await ensureJobScheduler();
+  await ensureJobScheduler(clock().getTime() + reconcileIntervalMs);
   await reconciler.run(); // at start, before anything else
   // If Redis loses its data (the job scheduler included), the next tick puts the scheduler back.
   const keeper = setInterval(() => {
