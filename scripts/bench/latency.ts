@@ -215,7 +215,7 @@ const byType = Object.fromEntries(
 );
 
 // ---------------------------------------------------------------- latency at fixed rates
-const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number; steps: Timings; statementsPerCommand: Record<string, number>; cpuMsPerCommand: CpuMs }> = {};
+const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number; slowestPerSecond: number[]; steps: Timings; statementsPerCommand: Record<string, number>; cpuMsPerCommand: CpuMs }> = {};
 for (const rate of rates) {
   const commands = workload({ count: rate * seconds, customers, runId: `${runId}-r${rate}`, seed: 7 + rate });
   log(`latency: ${rate} commands/s for ${seconds} s`);
@@ -240,7 +240,16 @@ for (const rate of rates) {
   const statementsPerCommand = Object.fromEntries([...atRate].sort(([, a], [, b]) => b - a).map(([kind, count]) => [kind, Math.round((count / commands.length) * 1_000) / 1_000]));
   const sorted = ids.flatMap((id) => (seenAt.has(id) ? [seenAt.get(id)! - sentAt.get(id)!] : [])).sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 10) / 10;
-  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN), steps: steps.summary(), statementsPerCommand, cpuMsPerCommand: perUnit(cpuMs, commands.length) };
+  // Each second of sending: its slowest command (a stall shows as a run of slow seconds).
+  const perSecond = Array.from({ length: seconds }, () => 0);
+  for (const id of ids) {
+    const sent = sentAt.get(id);
+    const seen = seenAt.get(id);
+    if (sent === undefined || seen === undefined) continue;
+    const second = Math.min(seconds - 1, Math.floor((sent - started) / 1_000));
+    perSecond[second] = Math.max(perSecond[second]!, round(seen - sent));
+  }
+  latency[`${rate}/s`] = { achievedRate: round(achievedRate), samples: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN), slowestPerSecond: perSecond, steps: steps.summary(), statementsPerCommand, cpuMsPerCommand: perUnit(cpuMs, commands.length) };
 }
 
 // ---------------------------------------------------------------- report
@@ -262,6 +271,7 @@ for (const [type, figures] of Object.entries(byType)) log(`${type}: ${figures.ro
 for (const [rate, figures] of Object.entries(latency)) {
   log(`${rate}: p50 ${figures.p50} ms, p95 ${figures.p95} ms, p99 ${figures.p99} ms (${figures.samples} events)`);
   const spans = Object.entries(figures.steps).map(([name, { count, meanMs, p50Ms, p99Ms }]) => `${name} ${name.endsWith('commands') ? `mean ${meanMs}, p99 ${p99Ms}` : `${count}× mean ${meanMs} ms, p50 ${p50Ms}, p99 ${p99Ms}`}`);
+  log(`${rate}: slowest command of each second of sending (ms): ${figures.slowestPerSecond.join(' ')}`);
   log(`${rate}: where a step's time goes: ${spans.join('; ')}`);
   log(`${rate}: CPU per command: server ${figures.cpuMsPerCommand.server} ms, Kafka ${figures.cpuMsPerCommand.kafka} ms, this process ${figures.cpuMsPerCommand.node} ms (the suite, the benchmark's sender and reader)`);
   log(`${rate}: MongoDB statements per command: ${Object.entries(figures.statementsPerCommand).map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
