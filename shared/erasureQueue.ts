@@ -69,6 +69,9 @@ export function repairOf(place: JobPlace, target: number, mode: EnsureMode): 're
 
 export type ErasureJobs = ReturnType<typeof makeErasureJobs>;
 
+/** `EXISTS` of each key, as a list (Redis' own `EXISTS k1 k2` only counts them). */
+const existsEach = "local found = {} for i, key in ipairs(KEYS) do found[i] = redis.call('EXISTS', key) end return found";
+
 export function makeErasureJobs(queue: Queue<ErasureJobData>) {
   const keys = queue.keys as Record<'delayed' | 'failed' | 'completed', string>;
 
@@ -87,14 +90,15 @@ export function makeErasureJobs(queue: Queue<ErasureJobData>) {
     });
   }
 
-  /** Whether each job exists: `EXISTS` for all, pipelined (one round trip). */
+  /**
+   * Whether each job exists: one script that checks them all (one command, one round trip). Not an
+   * ioredis pipeline: each one copies every script BullMQ defined on the connection.
+   */
   async function existing(jobIds: readonly string[]): Promise<boolean[]> {
     if (jobIds.length === 0) return [];
     const client = await queue.getBackend().connection.client;
-    const pipeline = client.pipeline();
-    for (const jobId of jobIds) pipeline.runCommand('exists', [queue.toKey(jobId)]);
-    const found = (await pipeline.exec()) ?? [];
-    return jobIds.map((_, index) => found[index]?.[1] === 1);
+    const found = (await client.runCommand('eval', [existsEach, jobIds.length, ...jobIds.map((jobId) => queue.toKey(jobId))])) as number[];
+    return jobIds.map((_, index) => found[index] === 1);
   }
 
   /** Applies a repair; false when the job moved on meanwhile (it runs, or ran: the saga re-checks). */

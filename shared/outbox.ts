@@ -56,6 +56,12 @@ export type PendingEntry = {
    * of older versions of the suite: they are sent in a new trace.
    */
   trace?: TraceContext;
+  /**
+   * True when neither the profile before this entry's change nor after it is due for erasure: the
+   * scheduler has nothing to do about it (no job can be waiting for it), so no schedule record goes
+   * out. Absent in merges and in entries of older versions of the suite: their records go out.
+   */
+  undated?: true;
 };
 
 /**
@@ -82,14 +88,14 @@ const theDocument = 'document';
  * A pending entry as stored, in `written`'s document when given: an event of that version of that
  * customer carries {@link theDocument} instead of its profile.
  */
-export function packEntry({ commandId, resultKey, result, events, trace }: PendingEntry, written?: Profile): StoredEntry {
+export function packEntry({ commandId, resultKey, result, events, trace, undated }: PendingEntry, written?: Profile): StoredEntry {
   const stored = written
     ? events.map((event) => (event.profile && event.customerNumber === written.customerNumber && event.version === written.version ? { ...event, profile: theDocument } : event))
     : events;
-  return { commandId, resultKey, body: JSON.stringify(trace ? { result, events: stored, trace } : { result, events: stored }) };
+  return { commandId, resultKey, body: JSON.stringify({ result, events: stored, ...(trace ? { trace } : {}), ...(undated ? { undated } : {}) }) };
 }
 
-type StoredBody = Pick<PendingEntry, 'result' | 'trace'> & { events: (Omit<CustomerChanged, 'profile'> & { profile: CustomerChanged['profile'] | typeof theDocument })[] };
+type StoredBody = Pick<PendingEntry, 'result' | 'trace' | 'undated'> & { events: (Omit<CustomerChanged, 'profile'> & { profile: CustomerChanged['profile'] | typeof theDocument })[] };
 
 const unpack = (doc: ProfileDoc, { commandId, resultKey, body }: StoredEntry): PendingEntry => {
   const { events, ...rest } = JSON.parse(body) as StoredBody;
@@ -311,8 +317,8 @@ export function makeRelay(deps: {
 
       const eventMessages = await publisher.topicMessages(events, eventTraces);
 
-      // Every change tells the scheduler when (or that no longer) the customer is to be erased.
-      const schedule = events.map(scheduleMessage);
+      // A change that involves an erasure date tells the scheduler when (or that no longer) the customer is to be erased.
+      const schedule = entries.flatMap((entry) => (entry.undated ? [] : entry.events.map(scheduleMessage)));
 
       const topicMessages = [
         ...eventMessages,

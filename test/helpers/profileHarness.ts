@@ -88,6 +88,7 @@ export async function startProfileHarness(
 
   return {
     config,
+    kafka,
     names,
     metrics,
     mongo,

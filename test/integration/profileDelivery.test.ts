@@ -7,6 +7,8 @@ import { changedEvent } from '../../shared/customers/events.ts';
 import { makeProfileStore } from '../../workers/profile/store.ts';
 import { makeClaimKey } from '../../shared/customers/claims.ts';
 import { commandKey, packEntry } from '../../shared/outbox.ts';
+import type { ScheduleRecord } from '../../shared/expiry.ts';
+import { readToEnd } from '../helpers/topicReader.ts';
 import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 
 /** Redelivery, order, concurrency and crashes: one effect per command, events in version order. */
@@ -44,6 +46,29 @@ describe('profile worker: delivery guarantees', () => {
     expect(await h.mongo.db.collection('profiles').countDocuments({ createdBy: 'agent-7' })).toBe(1);
     await waitFor('three events', () => versionsOf(h, first.customerNumber!).length >= 3);
     expect(versionsOf(h, first.customerNumber!)).toEqual([1, 2, 3]);
+  });
+
+  it('the scheduler hears of the changes that set, keep or clear an erasure date, and of no other', async () => {
+    harness = await startProfileHarness();
+    const h = harness;
+    const run = async (command: Record<string, unknown>) => {
+      await h.send(command);
+      return h.result(command['commandId'] as string);
+    };
+    const permanentNumber = (await run(commandJson('CreateProfile', { ...creator, firstName: 'A', surname: 'B' }))).customerNumber!;
+    await run(commandJson('UpdateProfile', { ...actor, surname: 'C' }, { customerNumber: permanentNumber }));
+    await run(commandJson('DeactivateCustomer', { ...actor, expirationDate: isoAfter(new Date(), 86_400) }, { customerNumber: permanentNumber }));
+    await run(commandJson('RestoreCustomer', actor, { customerNumber: permanentNumber }));
+    await run(commandJson('UpdateProfile', { ...actor, surname: 'D' }, { customerNumber: permanentNumber }));
+    const temporaryNumber = (await run(commandJson('CreateTemporaryProfile', { ...creator, expirationDate: isoAfter(new Date(), 86_400) }))).customerNumber!;
+
+    const records = (await readToEnd(h.kafka, [h.names.expirations])).map(({ message }) => JSON.parse(message.value!.toString('utf8')) as ScheduleRecord);
+    const told = (customerNumber: string) => records.filter((record) => record.customerNumber === customerNumber).map((record) => [record.version, record.dueAt !== null]);
+    expect(told(permanentNumber)).toEqual([
+      [3, true],
+      [4, false],
+    ]);
+    expect(told(temporaryNumber)).toEqual([[1, true]]);
   });
 
   it('same-key commands take effect in order and their events come in version order without gaps', async () => {

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { creationsWithoutNumber } from '../../workers/profile/decide.ts';
 import { commandKey, entriesOf } from '../../shared/outbox.ts';
 
+import { actor, isoAfter } from '../helpers/factories.ts';
 import {
   accepted,
+  command,
   addAccount,
   claimOfAccount,
   claimOfValue,
@@ -484,5 +486,44 @@ describe('trace context (W3C traceparent)', () => {
     const [entry] = entriesOf(step.write.doc);
     expect(entry?.events.map((event) => event.eventType)).toEqual(['MERGED', 'DELETED']);
     expect(traceIdOf(entry?.trace?.traceparent)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+});
+
+describe('what the scheduler is told', () => {
+  const undatedOf = (doc: Parameters<typeof entriesOf>[0]) => entriesOf(doc).map((entry) => [entry.events[0]?.version, entry.undated ?? false]);
+
+  it('given changes that involve no erasure date, before or after, then their entries send the scheduler nothing', () => {
+    const created = create();
+    const decided = given(permanent('100')).withNumbers('2000001').when(update('100', { surname: 'A' }), addAccount('100', 'ABT-1'), created);
+    expect(undatedOf(decided.write('100').doc)).toEqual([
+      [2, true],
+      [3, true],
+    ]);
+    expect(undatedOf(decided.write('2000001').doc)).toEqual([[1, true]]);
+  });
+
+  it('given changes that set, keep, move or clear a date, then each of their entries tells the scheduler', () => {
+    const dueAt = isoAfter(now, 86_400);
+    const decided = given(permanent('100'), temporary('200')).withNumbers('2000001').when(
+      command('DeactivateCustomer', { ...actor, expirationDate: dueAt }, '100'),
+      command('RestoreCustomer', actor, '100'),
+      update('100', { surname: 'After' }),
+      updateTemporary('200', { expirationDate: dueAt }),
+      addAccount('200', 'ABT-2'),
+      command('ConvertToPermanent', { ...actor, firstName: 'Now', surname: 'Permanent' }, '200'),
+      createTemporary(),
+    );
+    // Deactivated (a date), restored (the date cleared: its job goes), then a change with no date on either side.
+    expect(undatedOf(decided.write('100').doc)).toEqual([
+      [2, false],
+      [3, false],
+      [4, true],
+    ]);
+    expect(undatedOf(decided.write('200').doc)).toEqual([
+      [2, false],
+      [3, false],
+      [4, false],
+    ]);
+    expect(undatedOf(decided.write('2000001').doc)).toEqual([[1, false]]);
   });
 });

@@ -11,6 +11,7 @@ import type { Command, CommandOf, CommandResult, PreferenceDefinition, Profile, 
 import { claimLeaseMs, definitionKey, type CommandDoc } from './store.ts';
 import { carriedEntries, commandKey, packEntry, type LooseResult, type PendingEntry } from '../../shared/outbox.ts';
 import { continueTrace, type TraceContext, type TraceIds } from '../../shared/tracing.ts';
+import { erasureDueOf } from '../../shared/expiry.ts';
 import { toProfile, type ProfileDoc } from '../../shared/customers/document.ts';
 import type { ClaimDoc } from '../../shared/customers/claims.ts';
 
@@ -302,6 +303,7 @@ export function decideBatch(items: readonly Item[], snapshot: Snapshot, options:
           result,
           events: [changedEvent(after, decision.eventType, { commandId: command.commandId, correlationId: command.correlationId, actor }, nowIso)],
           trace,
+          ...(erasureDueOf(after) === null && (before === null || erasureDueOf(before) === null) ? { undated: true as const } : {}),
         };
         decided.set(commandKey(org, command.commandId), result);
         const waiting = (held.get(number) ?? []).map(({ order: _order, ...outcome }) => packEntry(outcome));
