@@ -3,12 +3,16 @@
 // caller still awaiting its own outcome. Nothing is delayed on purpose: a lone call goes out as
 // soon as its turn comes.
 
-/** `run` gets up to `max` operations and returns one result per operation, in order. */
+/**
+ * `run` gets up to `max` operations and returns one result per operation, in order. `turn` says
+ * when a batch may go (a lock shared with other writers); by default one batch at a time, so that
+ * what is called while one is on its way goes out in the next.
+ */
 export function combine<Op, Result>(
   run: (operations: Op[]) => Promise<Result[]>,
   options: { max: number; turn?: <T>(work: () => Promise<T>) => Promise<T> },
 ): (operation: Op) => Promise<Result> {
-  const turn = options.turn ?? (<T>(work: () => Promise<T>) => work());
+  const turn = options.turn ?? oneAtATime();
   const waiting: { operation: Op; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
   let scheduled = false;
   const schedule = () => {
