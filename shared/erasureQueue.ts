@@ -157,7 +157,7 @@ export function makeErasureJobs(queue: Queue<ErasureJobData>) {
      */
     async cancel(targets: readonly ErasureJobData[], options: { except?: string } = {}): Promise<void> {
       const jobIds = [...new Set(targets.map((target) => erasureJobId(target.organisationId, target.customerNumber)))].filter((jobId) => jobId !== options.except);
-      // Most have no job (a change that set no date): one pipelined existence check for all.
+      // Most have no job (a change that set no date): one existence check for all.
       const found = await existing(jobIds);
       await Promise.all(
         jobIds.map(async (jobId, index) => {
@@ -167,7 +167,7 @@ export function makeErasureJobs(queue: Queue<ErasureJobData>) {
         }),
       );
     },
-    /** Which of these customers have a job (in any state): one pipelined existence check. */
+    /** Which of these customers have a job (in any state): one existence check for all. */
     async withJobs(targets: readonly ErasureJobData[]): Promise<boolean[]> {
       return existing(targets.map((target) => erasureJobId(target.organisationId, target.customerNumber)));
     },
