@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { inject, onTestFinished } from 'vitest';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { makeLogger, type Logger } from '../../shared/logger.ts';
+import { makeKafka } from '../../shared/kafka.ts';
 import { connectMongo, type Mongo } from '../../shared/mongo/connect.ts';
+import { topics } from '../../shared/topics.ts';
 
 /** A short random name for a topic, group, database or queue, so tests never share state. */
 export function randomName(prefix: string): string {
@@ -22,6 +24,26 @@ export function testLogger(): Logger {
 export function cleanup(fn: () => Promise<unknown> | unknown): void {
   onTestFinished(async () => {
     await fn();
+  });
+}
+
+/**
+ * Deletes the topics of a PROFILES_ENV when the current test ends (the suite creates them as it
+ * starts): the stack is shared by every run on the machine, and a broker that keeps thousands of
+ * test partitions is slower for everything after.
+ */
+export function deletesTopicsOf(env: string): void {
+  cleanup(async () => {
+    const admin = makeKafka({ brokers: inject('services').KAFKA_BROKERS.split(','), clientId: randomName('cleanup'), logger: testLogger() }).admin();
+    await admin.connect();
+    try {
+      const names = topics(env);
+      const own = new Set([names.commands, names.results, names.dlq, names.expirations]);
+      const mine = (await admin.listTopics()).filter((topic) => own.has(topic) || topic.startsWith(names.customerChanged(0).slice(0, -1)));
+      if (mine.length > 0) await admin.deleteTopics({ topics: mine }).catch(() => undefined);
+    } finally {
+      await admin.disconnect();
+    }
   });
 }
 

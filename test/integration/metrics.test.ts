@@ -12,7 +12,7 @@ import { connectMongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { erasureQueueName } from '../../shared/erasureQueue.ts';
 import { reconcileQueueName, schedulerGroupId } from '../../workers/scheduler/index.ts';
-import { cleanup, randomName, testConfig, testLogger, waitFor } from '../helpers/services.ts';
+import { cleanup, deletesTopicsOf, randomName, testConfig, testLogger, waitFor } from '../helpers/services.ts';
 import { freePort, withDatabase } from '../helpers/suiteProcess.ts';
 
 /** `name{labels} value` lines of one metric, as [labels, value]. */
@@ -83,6 +83,7 @@ describe('metrics read from the services at scrape time', () => {
   it('the suite serves them on /metrics: the lag of its consumer groups and the jobs of its queues', async () => {
     const services = inject('services');
     const env = randomName('metrics');
+    deletesTopicsOf(env);
     const database = randomName('metrics').replace('-', '_');
     const port = await freePort();
     const child = spawn(process.execPath, ['app/main.ts'], {

@@ -4,7 +4,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { ensureTopics, makeKafka, makeProducer, runConsumer, sendInChunks } from '../../shared/kafka.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
-import { cleanup, randomName, testLogger, waitFor } from '../helpers/services.ts';
+import { cleanup, deletesTopicsOf, randomName, testLogger, waitFor } from '../helpers/services.ts';
 import { withDatabase } from '../helpers/suiteProcess.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -32,9 +32,11 @@ function startSuite(env: Record<string, string>) {
 /** SPEC §7: SIGTERM / SIGINT stop consuming, finish the batch in flight, commit, close, exit 0. */
 describe('the suite process', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)('on %s drains and exits 0 within 10 s', async (signal) => {
+    const env = randomName('shutdown');
+    deletesTopicsOf(env);
     const child = spawn(process.execPath, ['app/main.ts'], {
       cwd: root,
-      env: { ...process.env, ...inject('services'), PROFILES_ENV: randomName('shutdown'), OPS_PORT: '0', BOARD_DISABLED: 'true', LOG_LEVEL: 'info' },
+      env: { ...process.env, ...inject('services'), PROFILES_ENV: env, OPS_PORT: '0', BOARD_DISABLED: 'true', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -3,13 +3,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { serviceVariables } from '../../shared/config.ts';
 import { projectRoot } from '../../scripts/stackEnv.ts';
-import { cleanup, randomName, waitFor } from '../helpers/services.ts';
+import { cleanup, deletesTopicsOf, randomName, waitFor } from '../helpers/services.ts';
 import { freePort } from '../helpers/suiteProcess.ts';
 
 /** `npm start` as a user runs it: the environment without the four service variables, plus `env`. */
 function npmStart(env: Record<string, string>) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !(serviceVariables as readonly string[]).includes(name) && !name.startsWith('BOARD_')));
-  const child = spawn(process.execPath, ['scripts/start.ts'], { cwd: projectRoot, env: { ...base, PROFILES_ENV: randomName('start'), LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const profilesEnv = env['PROFILES_ENV'] ?? randomName('start');
+  deletesTopicsOf(profilesEnv);
+  const child = spawn(process.execPath, ['scripts/start.ts'], { cwd: projectRoot, env: { ...base, LOG_LEVEL: 'info', ...env, PROFILES_ENV: profilesEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
