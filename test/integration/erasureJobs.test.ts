@@ -4,10 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { makeErasureJobs, makeErasureQueue, type ErasureJobData } from '../../shared/erasureQueue.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
 import { erasureJobId, type ScheduleRecord } from '../../shared/expiry.ts';
-import { defaultQueuePrefix } from '../../shared/queue.ts';
+import { defaultQueuePrefix, makeQueue } from '../../shared/queue.ts';
 import { makeScheduleHandler } from '../../workers/scheduler/handler.ts';
 import { ensureReconcileSchedule } from '../../workers/scheduler/index.ts';
-import { makeQueue } from '../../shared/queue.ts';
 import { makeReconciler } from '../../workers/scheduler/reconcile.ts';
 import { cleanup, randomName, testConfig } from '../helpers/services.ts';
 
@@ -146,6 +145,7 @@ describe('erasure jobs and the reconciliation', () => {
     }
     expect(late).toEqual([]);
   });
+
   it('the scheduler asks MongoDB only about records that set a date or concern a customer with a job', async () => {
     const { jobs, mongo, temporaryProfile } = await setUp();
     const handle = makeScheduleHandler({ db: mongo.db, jobs, horizonMs: 600_000, clock: () => new Date() });
@@ -174,6 +174,7 @@ describe('erasure jobs and the reconciliation', () => {
     expect(await jobs.withJobs([target])).toEqual([true]);
     expect(await jobs.placeOf(target)).toMatchObject({ kind: 'delayed' });
   });
+
   it('the reconciliation schedule: first tick an interval after a start, kept by the keeper, at once when Redis lost it', async () => {
     const queue = makeQueue<Record<string, never>>(randomName('reconcile'), { redisUrl: config.redisUrl });
     cleanup(async () => {
