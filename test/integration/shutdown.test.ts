@@ -64,8 +64,8 @@ describe('the suite process', () => {
     const admin = kafka.admin();
     await admin.connect();
     const database = randomName('backlog').replace('-', '_');
+    deletesTopicsOf(env);
     cleanup(async () => {
-      await admin.deleteTopics({ topics: [names.commands, names.results, names.dlq, names.expirations, names.customerChanged(1)] }).catch(() => undefined);
       await admin.disconnect();
       const mongo = await connectMongo(services.MONGODB_URI, { dbName: database });
       await mongo.db.dropDatabase();
