@@ -18,6 +18,7 @@ import { startFloor, startNaive } from './baselines.ts';
 import { cpuMeter, perUnit } from './cpu.ts';
 import { latencyHistogramSvg, throughputChartSvg } from './histogram.ts';
 import { observe, percentile, progress } from './observe.ts';
+import { statementCounter, totalOf } from './statements.ts';
 import { benchOrganisation, benchPreference, creations, updates, workload, type BenchCommand } from './workload.ts';
 import { makeAvroCodec } from '../../shared/avro.ts';
 
@@ -66,7 +67,8 @@ const rateOf = (count: number, observer: { firstAt: number | null; lastAt: numbe
   observer.firstAt !== null && observer.lastAt !== null && observer.lastAt > observer.firstAt ? ((count - 1) * 1_000) / (observer.lastAt - observer.firstAt) : Number.NaN;
 
 // ---------------------------------------------------------------- seed: customers to update
-const suiteMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_suite` });
+const suiteMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_suite`, monitorCommands: true });
+const statements = statementCounter(suiteMongo.client);
 const seedEnv = loadConfig({ ...process.env, PROFILES_ENV: `${runId}-seed`, BOARD_DISABLED: 'true' });
 const seedNames = topics(seedEnv.env);
 const seedWorker = await startProfileWorker({ config: seedEnv, kafka, mongo: suiteMongo, logger });
@@ -145,10 +147,14 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
     },
   });
   const suiteCpu = cpuMeter();
+  statements.start();
   const worker = await startProfileWorker({ config: phaseConfig, kafka, mongo: suiteMongo, logger });
   const events = () => suiteOut.counts.get(phaseNames.customerChanged(benchOrganisation)) ?? 0;
   await progress(`${label}, suite`, () => answered.size >= commands.length && events() >= changed.size, () => `${answered.size}/${commands.length} answered, ${events()}/${changed.size} events`, 1_800_000);
   const suiteCpuMs = suiteCpu();
+  const byKind = statements.stop(commands.length);
+  const mongoPerCommand = { ...totalOf(byKind), byKind };
+  log(`${label}, suite: per command ${mongoPerCommand.statements} MongoDB statements, ${mongoPerCommand.documents} documents (${Object.entries(byKind).map(([kind, count]) => `${kind} ${count.statements}/${count.documents}`).join(', ')})`);
   await suiteOut.stop();
   if (!options.keepRunning) await worker.stop();
   return {
@@ -158,6 +164,7 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
     floor: rateOf(commands.length, floorOut),
     rejected: commands.length - changed.size,
     cpuMsPerCommand: { suite: perUnit(suiteCpuMs, commands.length), floor: perUnit(floorCpuMs, commands.length) },
+    mongoPerCommand,
     worker,
   };
 }
@@ -241,7 +248,7 @@ const report = {
   rejected,
   commandsPerSecond: { suite: round(suiteRate), floor: round(floorRate), naive: round(naiveRate) },
   ratios: { suiteToFloor: round(suiteRate / floorRate, 2), suiteToNaive: round(suiteRate / naiveRate, 2) },
-  phases: [mixed, creationPhase, updatePhase].map(({ label, commands, suite, floor, cpuMsPerCommand }) => ({ label, commands, suite: round(suite), floor: round(floor), suiteToFloor: round(suite / floor, 2), cpuMsPerCommand })),
+  phases: [mixed, creationPhase, updatePhase].map(({ label, commands, suite, floor, cpuMsPerCommand, mongoPerCommand }) => ({ label, commands, suite: round(suite), floor: round(floor), suiteToFloor: round(suite / floor, 2), cpuMsPerCommand, mongoPerCommand })),
   latencyMs: {
     rate,
     achievedRate: round(achievedRate),

@@ -9,7 +9,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import type { CommandStartedEvent } from 'mongodb';
 import { startSuite } from '../../app/main.ts';
 import { definitionKey } from '../../workers/profile/store.ts';
 import { loadConfig, type Config } from '../../shared/config.ts';
@@ -25,6 +24,7 @@ import type { ProfileDoc } from '../../shared/customers/document.ts';
 import { benchProfile } from './expiryData.ts';
 import { observe, percentile, progress } from './observe.ts';
 import { cpuMeter, perUnit, type CpuMs } from './cpu.ts';
+import { documentsSent, statementCounter, type StatementCount } from './statements.ts';
 import { stepTimes, type Timings } from './stepTimes.ts';
 import { benchOrganisation, benchPreference, workload, type BenchCommand } from './workload.ts';
 
@@ -95,24 +95,14 @@ await producer.connect();
 type Statement = { requestId: number; name: string; collection: string; documents: number; resultInsert: boolean; startedAt: number; endedAt: number | null };
 const statements = new Map<number, Statement>();
 let recording = false;
-const documentsOf = (event: CommandStartedEvent) => {
-  const command = event.command as Record<string, unknown>;
-  const list = command['documents'] ?? command['updates'] ?? command['deletes'];
-  return Array.isArray(list) ? list.length : event.commandName === 'findAndModify' ? 1 : 0;
-};
-/** Statements by kind (`find profiles`), counted while a rate runs. */
-const atRate = new Map<string, number>();
-let counting = false;
+/** Statements by kind (`find profiles`) and their documents, counted while a rate runs. */
+const atRate = statementCounter(suite.mongo.client);
 suite.mongo.client.on('commandStarted', (event) => {
   const command = event.command as Record<string, unknown>;
   const collection = String(command[event.commandName] ?? '');
-  if (counting) {
-    const kind = `${event.commandName} ${collection}`;
-    atRate.set(kind, (atRate.get(kind) ?? 0) + 1);
-  }
   if (!recording) return;
   const resultInsert = event.commandName === 'insert' && collection === 'commands' && Array.isArray(command['documents']) && (command['documents'] as { result?: unknown }[]).some((doc) => doc.result !== undefined);
-  statements.set(event.requestId, { requestId: event.requestId, name: event.commandName, collection, documents: documentsOf(event), resultInsert, startedAt: performance.now(), endedAt: null });
+  statements.set(event.requestId, { requestId: event.requestId, name: event.commandName, collection, documents: documentsSent(event), resultInsert, startedAt: performance.now(), endedAt: null });
 });
 const ended = (event: { requestId: number }) => {
   const statement = statements.get(event.requestId);
@@ -215,7 +205,7 @@ const byType = Object.fromEntries(
 );
 
 // ---------------------------------------------------------------- latency at fixed rates
-const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number; slowestPerSecond: number[]; steps: Timings; statementsPerCommand: Record<string, number>; cpuMsPerCommand: CpuMs }> = {};
+const latency: Record<string, { achievedRate: number; samples: number; p50: number; p95: number; p99: number; max: number; slowestPerSecond: number[]; steps: Timings; statementsPerCommand: Record<string, StatementCount>; cpuMsPerCommand: CpuMs }> = {};
 for (const rate of rates) {
   const commands = workload({ count: rate * seconds, customers, runId: `${runId}-r${rate}`, seed: 7 + rate });
   log(`latency: ${rate} commands/s for ${seconds} s`);
@@ -223,8 +213,7 @@ for (const rate of rates) {
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1_000));
   const started = performance.now();
   steps.recording(true);
-  atRate.clear();
-  counting = true;
+  atRate.start();
   const cpu = cpuMeter();
   for (let index = 0; index < commands.length; index += perTick) {
     const wait = started + (index / rate) * 1_000 - performance.now();
@@ -236,8 +225,7 @@ for (const rate of rates) {
   await progress(`${rate}/s`, () => ids.every(done), () => `${ids.filter(done).length}/${ids.length} answered`, 300_000);
   const cpuMs = cpu();
   steps.recording(false);
-  counting = false;
-  const statementsPerCommand = Object.fromEntries([...atRate].sort(([, a], [, b]) => b - a).map(([kind, count]) => [kind, Math.round((count / commands.length) * 1_000) / 1_000]));
+  const statementsPerCommand = atRate.stop(commands.length);
   const sorted = ids.flatMap((id) => (seenAt.has(id) ? [seenAt.get(id)! - sentAt.get(id)!] : [])).sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 10) / 10;
   // Each second of sending: its slowest command (a stall shows as a run of slow seconds).
@@ -274,7 +262,7 @@ for (const [rate, figures] of Object.entries(latency)) {
   log(`${rate}: slowest command of each second of sending (ms): ${figures.slowestPerSecond.join(' ')}`);
   log(`${rate}: where a step's time goes: ${spans.join('; ')}`);
   log(`${rate}: CPU per command: server ${figures.cpuMsPerCommand.server} ms, Kafka ${figures.cpuMsPerCommand.kafka} ms, this process ${figures.cpuMsPerCommand.node} ms (the suite, the benchmark's sender and reader)`);
-  log(`${rate}: MongoDB statements per command: ${Object.entries(figures.statementsPerCommand).map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
+  log(`${rate}: MongoDB statements / documents per command: ${Object.entries(figures.statementsPerCommand).map(([kind, count]) => `${kind} ${count.statements}/${count.documents}`).join(', ')}`);
 }
 
 await events.stop();
