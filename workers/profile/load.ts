@@ -44,32 +44,39 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
   const newOnly = (ids: Iterable<string | null>, asked: Set<string>) => [...new Set(ids)].filter((id): id is string => id !== null && !asked.has(id));
 
   /** Runs one wave; false when nothing was left to read. */
-  async function wave(reads: Reads, wanted: { commands: Iterable<string>; profiles: Iterable<string | null>; steps: Iterable<string>; emails: Iterable<string>; accounts: Iterable<string>; definitions: Iterable<string>; late: Iterable<string> }, number: number): Promise<boolean> {
+  async function wave(
+    reads: Reads,
+    wanted: { commands: Iterable<string>; marks: Iterable<string>; profiles: Iterable<string | null>; steps: Iterable<string>; emails: Iterable<string>; accounts: Iterable<string>; definitions: Iterable<string>; late: Iterable<string> },
+    number: number,
+  ): Promise<boolean> {
     const commands = newOnly([...wanted.commands, ...wanted.late], reads.commandsAsked);
     const late = newOnly(wanted.late, reads.lateAsked);
     const commandIds = [...new Set([...commands, ...late])];
+    // Marks: only whether a result is stored (an earlier command's reservation is of no use).
+    const marks = newOnly(wanted.marks, new Set([...reads.commandsAsked, ...commandIds]));
     const profiles = [...new Set(wanted.profiles)].filter((id): id is string => id !== null && !reads.profileWave.has(id));
     const steps = newOnly(wanted.steps, reads.stepsAsked);
     const emails = newOnly(wanted.emails, reads.emailsAsked);
     const accounts = newOnly(wanted.accounts, reads.accountsAsked);
     const definitions = newOnly(wanted.definitions, reads.definitionsAsked);
-    if (commandIds.length + profiles.length + steps.length + emails.length + accounts.length + definitions.length === 0) return false;
-    for (const id of commandIds) reads.commandsAsked.add(id);
+    if (commandIds.length + marks.length + profiles.length + steps.length + emails.length + accounts.length + definitions.length === 0) return false;
+    for (const id of [...commandIds, ...marks]) reads.commandsAsked.add(id);
     for (const id of late) reads.lateAsked.add(id);
     for (const id of profiles) reads.profileWave.set(id, number);
     for (const id of steps) reads.stepsAsked.add(id);
     for (const id of emails) reads.emailsAsked.add(id);
     for (const id of accounts) reads.accountsAsked.add(id);
     for (const id of definitions) reads.definitionsAsked.add(id);
-    const [foundCommands, foundProfiles, foundSteps, foundEmails, foundAccounts, foundDefinitions] = await Promise.all([
+    const [foundCommands, foundMarks, foundProfiles, foundSteps, foundEmails, foundAccounts, foundDefinitions] = await Promise.all([
       store.findCommands(commandIds),
+      marks.length > 0 ? store.findCommands(marks, 'results') : new Map<string, CommandDoc>(),
       store.findProfiles(profiles),
       outbox.openSteps(steps),
       store.emails.find(emails),
       store.accounts.find(accounts),
       store.findDefinitions(definitions),
     ]);
-    for (const [id, doc] of foundCommands) reads.commands.set(id, { ...reads.commands.get(id), ...doc });
+    for (const [id, doc] of [...foundCommands, ...foundMarks]) reads.commands.set(id, { ...reads.commands.get(id), ...doc });
     for (const [id, doc] of foundProfiles) reads.profiles.set(id, doc);
     for (const id of foundSteps) reads.steps.add(id);
     for (const [id, claim] of foundEmails) reads.emails.set(id, claim);
@@ -154,7 +161,8 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
         const more = await wave(
           reads,
           {
-            commands: [...items.map(itemKey).filter((key): key is string => key !== null), ...marks.results],
+            commands: items.map(itemKey).filter((key): key is string => key !== null),
+            marks: marks.results,
             profiles: [...worked, ...owners],
             steps: marks.steps,
             emails,
@@ -181,9 +189,9 @@ export function makeLoader(store: ProfileStore, outbox: Pick<OutboxStore, 'openS
       const key = commandKey(command.organisationId, command.commandId);
       const numbers = [command.customerNumber, command.payload.permanentCustomerNumber];
       const reads = makeReads();
-      await wave(reads, { commands: [key], profiles: numbers, steps: [], emails: [], accounts: [], definitions: [], late: [] }, 1);
+      await wave(reads, { commands: [key], marks: [], profiles: numbers, steps: [], emails: [], accounts: [], definitions: [], late: [] }, 1);
       const marks = knownOrToRead(reads, marksToRead(numbers.flatMap((id) => reads.profiles.get(id) ?? [])));
-      await wave(reads, { commands: marks.results, profiles: [], steps: marks.steps, emails: [], accounts: [], definitions: [], late: reads.commands.get(key)?.result ? [] : [key] }, 2);
+      await wave(reads, { commands: [], marks: marks.results, profiles: [], steps: marks.steps, emails: [], accounts: [], definitions: [], late: reads.commands.get(key)?.result ? [] : [key] }, 2);
       const snapshot = settle(reads, new Set(numbers));
       return { temporary: snapshot.profiles.get(command.customerNumber) ?? null, permanent: snapshot.profiles.get(command.payload.permanentCustomerNumber) ?? null, stored: snapshot.commands.get(key) ?? null };
     },

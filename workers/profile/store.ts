@@ -206,10 +206,13 @@ export function makeProfileStore(mongo: Pick<Mongo, 'db' | 'writes'>, options: P
     /** Everything else is looked up by _id. */
     ensureIndexes: () => ensureIndexes(db),
 
-    /** Each command's reservation and result, by command key. */
-    async findCommands(ids: Iterable<string>): Promise<Map<string, CommandDoc>> {
+    /**
+     * Each command's reservation and result, by command key. `results`: only results are looked
+     * for (the marks of pending entries: see shared/outbox.ts).
+     */
+    async findCommands(ids: Iterable<string>, only?: 'results'): Promise<Map<string, CommandDoc>> {
       const keys = [...new Set(ids)];
-      const docs = await readCommands(keys.flatMap((key) => [key, reservationKey(key)]));
+      const docs = await readCommands(only === 'results' ? keys : keys.flatMap((key) => [key, reservationKey(key)]));
       const found = new Map<string, CommandDoc>();
       for (const key of keys) {
         const result = docs.get(key);
