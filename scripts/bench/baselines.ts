@@ -1,10 +1,14 @@
 // The two reference systems the suite is measured against, on the same stack and the same commands.
 import type { Kafka } from 'kafkajs';
-import type { Db } from 'mongodb';
+import type { Db, Document } from 'mongodb';
 import { makeProducer, runConsumer, sendInChunks, type RunningConsumer } from '../../shared/kafka.ts';
 import type { Logger } from '../../shared/logger.ts';
 
-export type Baseline = { stop: () => Promise<void> };
+export type Baseline = {
+  stop: () => Promise<void>;
+  /** When it first had commands in hand (performance.now()): its rate counts from then. */
+  startedAt: () => number | null;
+};
 
 /**
  * The floor: what the stack itself costs with no domain logic — consume a batch, one bulk write,
@@ -14,6 +18,7 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
   const producer = makeProducer(options.kafka);
   await producer.connect();
   const collection = options.db.collection<{ _id: string; key: string | null; value: string | null }>('floor');
+  let startedAt: number | null = null;
   const consumer: RunningConsumer = await runConsumer({
     kafka: options.kafka,
     groupId: options.groupId,
@@ -23,6 +28,7 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
     // As the suite's workers commit by default (KAFKA_COMMIT_INTERVAL_MS).
     commitIntervalMs: 1_000,
     handleBatch: async (batch) => {
+      startedAt ??= performance.now();
       await collection.bulkWrite(
         batch.messages.map((message) => ({
           replaceOne: {
@@ -41,6 +47,64 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
       await consumer.stop();
       await producer.disconnect();
     },
+    startedAt: () => startedAt,
+  };
+}
+
+/**
+ * The floor with the suite's documents: consume a batch, read and write what the profile worker
+ * stores for its commands — no decisions, no events, one statement per kind per batch — and one
+ * batched produce. An update (a command naming a customer): its profile read, replaced under the
+ * version read, and a result inserted; a creation: a reservation, an email claim, a profile (a copy
+ * of `template.profile`) and a result inserted. Code that stores a command's outcome with these
+ * documents cannot be faster on this stack; the updates find their profiles in `db` (copied there
+ * first).
+ */
+export async function startDocumentsFloor(options: { kafka: Kafka; db: Db; input: string; output: string; groupId: string; logger: Logger; partitions: number; template: { profile: Document; result: Document } }): Promise<Baseline> {
+  const producer = makeProducer(options.kafka);
+  await producer.connect();
+  const profiles = options.db.collection<Document & { _id: string; version: number }>('profiles');
+  const commands = options.db.collection<Document & { _id: string }>('commands');
+  const claims = options.db.collection<Document & { _id: string }>('emailClaims');
+  let startedAt: number | null = null;
+  const consumer: RunningConsumer = await runConsumer({
+    kafka: options.kafka,
+    groupId: options.groupId,
+    topics: [options.input],
+    logger: options.logger,
+    fromBeginning: true,
+    commitIntervalMs: 1_000,
+    partitionsConsumedConcurrently: options.partitions,
+    handleBatch: async (batch) => {
+      startedAt ??= performance.now();
+      const at = new Date();
+      const parsed = batch.messages.map((message) => JSON.parse(message.value?.toString() ?? '{}') as { commandId: string; customerNumber?: string; payload: { email?: string } });
+      const updated = parsed.flatMap((command) => (command.customerNumber ? [command.customerNumber] : []));
+      const created = parsed.filter((command) => !command.customerNumber);
+      if (updated.length > 0) {
+        const found = await profiles.find({ _id: { $in: updated } }).toArray();
+        if (found.length > 0) {
+          await profiles.bulkWrite(
+            found.map((doc) => ({ replaceOne: { filter: { _id: doc._id, version: doc.version }, replacement: { ...doc, version: doc.version + 1, changedAt: at.toISOString() } } })),
+            { ordered: false },
+          );
+        }
+      }
+      if (created.length > 0) {
+        await commands.insertMany(created.map((command) => ({ _id: `n:${command.commandId}`, customerNumber: command.commandId, at })));
+        await claims.insertMany(created.map((command) => ({ _id: `1:${command.payload.email ?? command.commandId}`, customerNumber: command.commandId, at })));
+        await profiles.insertMany(created.map((command) => ({ ...options.template.profile, _id: command.commandId, customerNumber: command.commandId, version: 1 })));
+      }
+      await sendInChunks(producer, [{ topic: options.output, messages: batch.messages.map((message) => ({ key: message.key, value: message.value })) }]);
+      await commands.insertMany(parsed.map((command) => ({ ...options.template.result, _id: command.commandId, at })));
+    },
+  });
+  return {
+    stop: async () => {
+      await consumer.stop();
+      await producer.disconnect();
+    },
+    startedAt: () => startedAt,
   };
 }
 
@@ -52,8 +116,10 @@ export async function startNaive(options: { kafka: Kafka; db: Db; input: string;
   const consumer = options.kafka.consumer({ groupId: options.groupId });
   await consumer.connect();
   await consumer.subscribe({ topics: [options.input], fromBeginning: true });
+  let startedAt: number | null = null;
   await consumer.run({
     eachMessage: async ({ message }) => {
+      startedAt ??= performance.now();
       const command = JSON.parse(message.value?.toString() ?? '{}') as { commandId?: string; customerNumber?: string };
       const id = command.customerNumber ?? command.commandId ?? 'unknown';
       const doc = await profiles.findOneAndUpdate({ _id: id }, { $set: { last: message.value?.toString() ?? '' }, $inc: { version: 1 } }, { upsert: true, returnDocument: 'after' });
@@ -65,5 +131,6 @@ export async function startNaive(options: { kafka: Kafka; db: Db; input: string;
       await consumer.disconnect();
       await producer.disconnect();
     },
+    startedAt: () => startedAt,
   };
 }

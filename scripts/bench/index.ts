@@ -7,15 +7,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Document } from 'mongodb';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { ensureTopics, makeKafka, makeProducer } from '../../shared/kafka.ts';
 import { makeLogger } from '../../shared/logger.ts';
 import { connectMongo } from '../../shared/mongo/connect.ts';
 import { topics } from '../../shared/topics.ts';
 import { startProfileWorker } from '../../workers/profile/index.ts';
+import type { StepTracing } from '../../shared/tracing.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
-import { startFloor, startNaive } from './baselines.ts';
-import { cpuMeter, perUnit } from './cpu.ts';
+import { startDocumentsFloor, startFloor, startNaive } from './baselines.ts';
+import { cpuMeter, perUnit, type CpuMs } from './cpu.ts';
 import { latencyHistogramSvg, throughputChartSvg } from './histogram.ts';
 import { observe, percentile, progress } from './observe.ts';
 import { statementCounter, totalOf } from './statements.ts';
@@ -63,8 +65,27 @@ async function produceAll(topic: string, commands: BenchCommand[], headers: Reco
   }
 }
 
-const rateOf = (count: number, observer: { firstAt: number | null; lastAt: number | null }) =>
-  observer.firstAt !== null && observer.lastAt !== null && observer.lastAt > observer.firstAt ? ((count - 1) * 1_000) / (observer.lastAt - observer.firstAt) : Number.NaN;
+/**
+ * Commands per second, from when the system under test first had commands in hand (its first batch)
+ * to when its last output was seen. (From its first output instead, a system that answers in a few
+ * large batches would not be charged for its first ones.)
+ */
+const rateOf = (count: number, startedAt: number | null, observer: { lastAt: number | null }) =>
+  startedAt !== null && observer.lastAt !== null && observer.lastAt > startedAt ? (count * 1_000) / (observer.lastAt - startedAt) : Number.NaN;
+
+/** Step tracing that only notes when the suite first had commands in hand (its first step's decoding). */
+function firstStep(): { tracing: StepTracing; startedAt: () => number | null } {
+  let startedAt: number | null = null;
+  return {
+    tracing: {
+      span: (_name, _attributes, run) => {
+        startedAt ??= performance.now();
+        return run({ link: () => undefined, phase: (_phase, phaseRun) => phaseRun() });
+      },
+    },
+    startedAt: () => startedAt,
+  };
+}
 
 // ---------------------------------------------------------------- seed: customers to update
 const suiteMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_suite`, monitorCommands: true });
@@ -100,6 +121,8 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
 
 // ---------------------------------------------------------------- phases: the floor, then the suite
 const floorMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_floor` });
+const documentsMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_documents` });
+type DocumentsFloor = { template: () => { profile: Document; result: Document }; prepare?: () => Promise<void> };
 const createdTopics: string[] = [];
 type ResultValue = { commandId: string; status: string; version: number | null; message: string | null; commandType: string; customerNumber: string | null };
 
@@ -107,16 +130,23 @@ type ResultValue = { commandId: string; status: string; version: number | null; 
  * One phase: its commands produced once to a commands topic of their own, consumed by (b) the
  * floor and then (a) the suite (the profile worker, until every result and event is seen).
  */
-async function runPhase(label: string, phaseConfig: Config, commands: BenchCommand[], options: { onResult?: (value: ResultValue) => void; keepRunning?: boolean } = {}) {
+async function runPhase(
+  label: string,
+  phaseConfig: Config,
+  commands: BenchCommand[],
+  options: { onResult?: (value: ResultValue) => void; keepRunning?: boolean; /** Also read by the floor with the suite's documents (see baselines.ts). */ documents?: DocumentsFloor } = {},
+) {
   const phaseNames = topics(phaseConfig.env);
   const floorTopic = `${phaseConfig.env}-floor-out`;
+  const documentsTopic = `${phaseConfig.env}-documents-out`;
   await ensureTopics(admin, [
     { topic: phaseNames.commands, numPartitions: partitions },
     { topic: phaseNames.results, numPartitions: partitions },
     { topic: phaseNames.customerChanged(benchOrganisation), numPartitions: config.kafka.eventPartitions },
     { topic: floorTopic, numPartitions: partitions },
+    ...(options.documents ? [{ topic: documentsTopic, numPartitions: partitions }] : []),
   ]);
-  createdTopics.push(phaseNames.commands, phaseNames.results, phaseNames.dlq, phaseNames.expirations, phaseNames.customerChanged(benchOrganisation), floorTopic);
+  createdTopics.push(phaseNames.commands, phaseNames.results, phaseNames.dlq, phaseNames.expirations, phaseNames.customerChanged(benchOrganisation), floorTopic, ...(options.documents ? [documentsTopic] : []));
   log(`${label}: producing ${commands.length} commands to ${phaseNames.commands}`);
   await produceAll(phaseNames.commands, commands);
 
@@ -127,7 +157,21 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
   await progress(`${label}, floor`, () => floorCount() >= commands.length, () => `${floorCount()}/${commands.length}`, 1_800_000);
   await floor.stop();
   await floorOut.stop();
+  const floorStartedAt = floor.startedAt();
   const floorCpuMs = floorCpu();
+
+  let documents: { rate: number; cpuMsPerCommand: CpuMs } | null = null;
+  if (options.documents) {
+    await options.documents.prepare?.();
+    const documentsCpu = cpuMeter();
+    const documentsOut = await observe({ kafka, logger, groupId: `${phaseConfig.env}-documents-reader`, topics: [documentsTopic] });
+    const documentsFloor = await startDocumentsFloor({ kafka, db: documentsMongo.db, input: phaseNames.commands, output: documentsTopic, groupId: `${phaseConfig.env}-documents`, logger, partitions, template: options.documents.template() });
+    const documentsCount = () => documentsOut.counts.get(documentsTopic) ?? 0;
+    await progress(`${label}, floor with the suite's documents`, () => documentsCount() >= commands.length, () => `${documentsCount()}/${commands.length}`, 1_800_000);
+    await documentsFloor.stop();
+    await documentsOut.stop();
+    documents = { rate: rateOf(commands.length, documentsFloor.startedAt(), documentsOut), cpuMsPerCommand: perUnit(documentsCpu(), commands.length) };
+  }
 
   // By commandId: a produce the bench's producer retried can write some commands twice (a request
   // to several partitions that failed on one), and a command seen twice is answered twice.
@@ -148,7 +192,8 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
   });
   const suiteCpu = cpuMeter();
   statements.start();
-  const worker = await startProfileWorker({ config: phaseConfig, kafka, mongo: suiteMongo, logger });
+  const first = firstStep();
+  const worker = await startProfileWorker({ config: phaseConfig, kafka, mongo: suiteMongo, logger, tracing: first.tracing });
   const events = () => suiteOut.counts.get(phaseNames.customerChanged(benchOrganisation)) ?? 0;
   await progress(`${label}, suite`, () => answered.size >= commands.length && events() >= changed.size, () => `${answered.size}/${commands.length} answered, ${events()}/${changed.size} events`, 1_800_000);
   const suiteCpuMs = suiteCpu();
@@ -157,13 +202,18 @@ async function runPhase(label: string, phaseConfig: Config, commands: BenchComma
   log(`${label}, suite: per command ${mongoPerCommand.statements} MongoDB statements, ${mongoPerCommand.documents} documents (${Object.entries(byKind).map(([kind, count]) => `${kind} ${count.statements}/${count.documents}`).join(', ')})`);
   await suiteOut.stop();
   if (!options.keepRunning) await worker.stop();
+  const suiteRate = rateOf(commands.length, first.startedAt(), suiteOut);
+  const floorRate = rateOf(commands.length, floorStartedAt, floorOut);
+  const ratio = (rate: number) => `${Math.round(rate)}/s (${(rate / floorRate).toFixed(2)} × floor)`;
+  log(`${label}: floor ${Math.round(floorRate)}/s, suite ${ratio(suiteRate)}${documents ? `, floor with the suite's documents ${ratio(documents.rate)}` : ''}`);
   return {
     label,
     commands: commands.length,
-    suite: rateOf(commands.length, suiteOut),
-    floor: rateOf(commands.length, floorOut),
+    suite: suiteRate,
+    floor: floorRate,
     rejected: commands.length - changed.size,
-    cpuMsPerCommand: { suite: perUnit(suiteCpuMs, commands.length), floor: perUnit(floorCpuMs, commands.length) },
+    cpuMsPerCommand: { suite: perUnit(suiteCpuMs, commands.length), floor: perUnit(floorCpuMs, commands.length), ...(documents ? { documents: documents.cpuMsPerCommand } : {}) },
+    documents: documents?.rate ?? null,
     mongoPerCommand,
     worker,
   };
@@ -218,12 +268,29 @@ const sortedLatencies = [...latencies].sort((a, b) => a - b);
 // ---------------------------------------------------------------- creations, then one update per created customer
 const phaseConfig = (name: string) => loadConfig({ ...process.env, PROFILES_ENV: `${runId}-${name}`, BOARD_DISABLED: 'true', LOG_LEVEL: 'error' });
 const created: string[] = [];
+// The floor with the suite's documents writes copies of the suite's own: a profile as created, a result.
+const template = { profile: await suiteMongo.db.collection('profiles').findOne({ version: 1 }), result: await suiteMongo.db.collection('commands').findOne({ result: { $exists: true } }) };
+if (!template.profile || !template.result) throw new Error('no profile or result of the mixed phase to copy');
+const templates = () => ({ profile: template.profile!, result: template.result! });
 const creationPhase = await runPhase('creations', phaseConfig('create'), creations({ count: phaseCount, runId: `${runId}-create` }), {
   onResult: (value) => {
     if (value.commandType === 'CreateProfile' && value.status === 'ACCEPTED' && value.customerNumber) created.push(value.customerNumber);
   },
+  documents: { template: templates },
 });
-const updatePhase = await runPhase('updates', phaseConfig('update'), updates({ customers: created, runId: `${runId}-update` }));
+const updatePhase = await runPhase('updates', phaseConfig('update'), updates({ customers: created, runId: `${runId}-update` }), {
+  // The floor with the suite's documents updates copies of the profiles the suite created.
+  documents: {
+    template: templates,
+    prepare: async () => {
+      const profiles = suiteMongo.db.collection<{ _id: string }>('profiles');
+      for (let start = 0; start < created.length; start += 1_000) {
+        const docs = await profiles.find({ _id: { $in: created.slice(start, start + 1_000) } }).toArray();
+        await documentsMongo.db.collection<{ _id: string }>('profiles').insertMany(docs);
+      }
+    },
+  },
+});
 
 // ---------------------------------------------------------------- (c) naive
 const naiveMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_naive` });
@@ -232,7 +299,7 @@ const naiveOut = await observe({ kafka, logger, groupId: `${runId}-naive-reader`
 const naive = await startNaive({ kafka, db: naiveMongo.db, input: names.commands, output: `${runId}-naive-out`, groupId: `${runId}-naive` });
 const naiveCountSeen = () => naiveOut.counts.get(`${runId}-naive-out`) ?? 0;
 await progress('naive', () => naiveCountSeen() >= naiveCount, () => `${naiveCountSeen()}/${naiveCount}`, 1_800_000);
-const naiveRate = rateOf(naiveCountSeen(), naiveOut);
+const naiveRate = rateOf(naiveCountSeen(), naive.startedAt(), naiveOut);
 await naive.stop();
 await naiveOut.stop();
 
@@ -248,7 +315,17 @@ const report = {
   rejected,
   commandsPerSecond: { suite: round(suiteRate), floor: round(floorRate), naive: round(naiveRate) },
   ratios: { suiteToFloor: round(suiteRate / floorRate, 2), suiteToNaive: round(suiteRate / naiveRate, 2) },
-  phases: [mixed, creationPhase, updatePhase].map(({ label, commands, suite, floor, cpuMsPerCommand, mongoPerCommand }) => ({ label, commands, suite: round(suite), floor: round(floor), suiteToFloor: round(suite / floor, 2), cpuMsPerCommand, mongoPerCommand })),
+  phases: [mixed, creationPhase, updatePhase].map(({ label, commands, suite, floor, documents, cpuMsPerCommand, mongoPerCommand }) => ({
+    label,
+    commands,
+    suite: round(suite),
+    floor: round(floor),
+    suiteToFloor: round(suite / floor, 2),
+    // At most this fast against the floor: the floor with the suite's documents (no decisions, no events).
+    ...(documents !== null ? { documentsFloor: round(documents), documentsFloorToFloor: round(documents / floor, 2) } : {}),
+    cpuMsPerCommand,
+    mongoPerCommand,
+  })),
   latencyMs: {
     rate,
     achievedRate: round(achievedRate),
@@ -273,8 +350,8 @@ writeFileSync(
 );
 log(`report: reports/bench-${stamp}.json, charts: reports/bench-latency-${stamp}.svg, reports/bench-throughput-${stamp}.svg`);
 
-await Promise.all([suiteMongo.db.dropDatabase(), floorMongo.db.dropDatabase(), naiveMongo.db.dropDatabase()]);
-await Promise.all([suiteMongo.close(), floorMongo.close(), naiveMongo.close()]);
+await Promise.all([suiteMongo.db.dropDatabase(), floorMongo.db.dropDatabase(), naiveMongo.db.dropDatabase(), documentsMongo.db.dropDatabase()]);
+await Promise.all([suiteMongo.close(), floorMongo.close(), naiveMongo.close(), documentsMongo.close()]);
 await producer.disconnect();
 await admin.deleteTopics({ topics: [...createdTopics, `${runId}-naive-out`, seedNames.commands, seedNames.results, seedNames.dlq, seedNames.expirations, seedNames.customerChanged(benchOrganisation)] }).catch(() => undefined);
 await admin.disconnect();
