@@ -2,7 +2,7 @@
 // `traceparent` (and `tracestate`) is continued on its result and on every event it causes — same
 // trace id, a new parent id — and a message without a valid one starts a new trace. Plain
 // functions over strings; the ids come in from outside, so that decisions stay pure.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 export const traceparentHeader = 'traceparent';
 export const tracestateHeader = 'tracestate';
@@ -13,9 +13,19 @@ export type TraceContext = { traceparent: string; tracestate?: string };
 /** Where new trace ids (32 hex digits) and span ids (16 hex digits) come from. */
 export type TraceIds = { traceId: () => string; spanId: () => string };
 
+// Ids are cut from a pool of random bytes, refilled 4 KiB at a time: one call to the system's
+// generator per 170 commands instead of two per command (a third of a step's decision time).
+const pool = Buffer.alloc(4_096);
+let used = pool.length;
+
 const nonZeroHex = (bytes: number) => {
   for (;;) {
-    const id = randomBytes(bytes).toString('hex');
+    if (used + bytes > pool.length) {
+      randomFillSync(pool);
+      used = 0;
+    }
+    const id = pool.toString('hex', used, used + bytes);
+    used += bytes;
     if (!/^0+$/.test(id)) return id;
   }
 };

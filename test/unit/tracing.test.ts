@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { boundedTracestate, continueTrace, maxTracestateLength, parseTraceparent, traceContextOf, traceHeaders, type TraceIds } from '../../shared/tracing.ts';
+import { boundedTracestate, continueTrace, maxTracestateLength, parseTraceparent, randomTraceIds, traceContextOf, traceHeaders, type TraceIds } from '../../shared/tracing.ts';
 
 const valid = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const ids: TraceIds = { traceId: () => 'a'.repeat(32), spanId: () => 'b'.repeat(16) };
@@ -48,6 +48,17 @@ describe('continueTrace', () => {
     const second = traceHeaders(undefined);
     expect(first['traceparent']).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(first['traceparent']).not.toBe(second['traceparent']);
+  });
+});
+
+describe('randomTraceIds', () => {
+  it('given many ids, more than one pool of random bytes holds, then each is new, hex and of its length', () => {
+    const traceIds = Array.from({ length: 1_000 }, () => randomTraceIds.traceId());
+    const spanIds = Array.from({ length: 1_000 }, () => randomTraceIds.spanId());
+    expect(new Set(traceIds).size).toBe(1_000);
+    expect(new Set(spanIds).size).toBe(1_000);
+    for (const id of traceIds) expect(id).toMatch(/^[0-9a-f]{32}$/);
+    for (const id of spanIds) expect(id).toMatch(/^[0-9a-f]{16}$/);
   });
 });
 
