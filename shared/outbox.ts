@@ -227,7 +227,8 @@ export type Relay = {
   /**
    * Sends what the profiles owe (their pending entries: only those still owed are given), the loose
    * results and the DLQ records in one batched produce; the loose results are stored before it
-   * (first stored wins: that one is sent), the entries' results after it.
+   * (first stored wins: that one is sent), the entries' results after it. Returns the entries'
+   * results it sent.
    */
   publish: (input: {
     profiles?: ProfileDoc[];
@@ -238,7 +239,7 @@ export type Relay = {
     order?: (commandId: string) => number;
     /** Many of the entries' results may be stored already (entries of older versions). @defaultValue false */
     manyStored?: boolean;
-  }) => Promise<void>;
+  }) => Promise<CommandResult[]>;
 };
 
 export function makeRelay(deps: {
@@ -333,6 +334,7 @@ export function makeRelay(deps: {
       const records = recordsOf(entryResults);
       await deps.results.record(records, { manyStored });
       deps.sent?.noteSent(records.map((record) => record._id));
+      return entries.flatMap((entry) => (entry.result ? [entry.result] : []));
     },
   };
 }

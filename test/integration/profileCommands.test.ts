@@ -116,4 +116,18 @@ describe('profile worker: commands, results and events', () => {
     expect(await run('AddCustomerAccount', { customerAccountId: `card-${anonymous}` }, other)).toMatchObject({ code: 'ACCOUNT_TAKEN' });
     expect(await run('UpdateProfile', { ...actor, email: `ANON-${permanent}@example.com` }, other)).toMatchObject({ status: 'ACCEPTED' });
   });
+
+  it('every answer is counted on /metrics: also a change relayed before a merge that came with it', async () => {
+    const accepted = async (type: string) => Number((await harness.metrics.registry.metrics()).match(new RegExp(`profiles_commands_total\\{type="${type}",status="ACCEPTED",code=""\\} (\\d+)`))?.[1] ?? 0);
+    const permanent = await create();
+    const temporary = (await run('CreateTemporaryProfile', { ...creator, expirationDate: later() })).customerNumber!;
+    const before = { accounts: await accepted('AddCustomerAccount'), merges: await accepted('MergeTemporaryProfile') };
+    // One key, one partition, sent together: the change is written and relayed before the merge, in one step.
+    const update = commandJson('AddCustomerAccount', { customerAccountId: `card-${temporary}` }, { customerNumber: temporary });
+    const merge = commandJson('MergeTemporaryProfile', { ...actor, permanentCustomerNumber: permanent }, { customerNumber: temporary });
+    await harness.sendMany([update, merge]);
+    expect(await harness.result(update['commandId'] as string)).toMatchObject({ status: 'ACCEPTED' });
+    expect(await harness.result(merge['commandId'] as string)).toMatchObject({ status: 'ACCEPTED' });
+    await waitFor('both counted', async () => (await accepted('MergeTemporaryProfile')) === before.merges + 1 && (await accepted('AddCustomerAccount')) === before.accounts + 1);
+  });
 });

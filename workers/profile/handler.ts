@@ -14,7 +14,7 @@ import { boundedLength, maxStep, prefixOf, prepare, suffixOf, type Prepared } fr
 
 import { WriteConflict, type ProfileStore } from './store.ts';
 import { noTracing, randomTraceIds, type StepSpan, type StepTracing } from '../../shared/tracing.ts';
-import { entriesOf, type CheckedResults, type LooseResult, type OutboxStore, type Relay } from '../../shared/outbox.ts';
+import { type CheckedResults, type LooseResult, type OutboxStore, type Relay } from '../../shared/outbox.ts';
 import type { ProfileDoc } from '../../shared/customers/document.ts';
 
 export { maxCommandsPerProfile } from './prepare.ts';
@@ -99,8 +99,8 @@ export function makeCommandHandler(deps: HandlerDeps) {
     /** Sends what is owed so far (before a merge, which must see and order after it). */
     const publishSoFar = async () => {
       const results = loose.splice(0);
-      await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed.splice(0)), results, stored: checked, order }));
-      for (const { result } of results) deps.onResult?.(result, sentAt(result.commandId));
+      const sent = await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed.splice(0)), results, stored: checked, order }));
+      for (const result of [...results.map((entry) => entry.result), ...sent]) deps.onResult?.(result, sentAt(result.commandId));
     };
 
     try {
@@ -127,12 +127,10 @@ export function makeCommandHandler(deps: HandlerDeps) {
         if (loose.length > 0) await publishSoFar();
       }
       await deps.hooks?.afterWrite?.();
-      const profiles = latestOf(relayed);
-      await span.phase('profile.relay', () => relay.publish({ profiles, results: loose, dlq: prepared.dlq.map((entry) => entry.record), stored: checked, order }));
+      const sent = await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed), results: loose, dlq: prepared.dlq.map((entry) => entry.record), stored: checked, order }));
       await deps.hooks?.afterPublish?.();
       await Promise.all(releases);
-      for (const { result } of loose) deps.onResult?.(result, sentAt(result.commandId));
-      for (const doc of profiles) for (const entry of entriesOf(doc)) if (entry.result) deps.onResult?.(entry.result, sentAt(entry.result.commandId));
+      for (const result of [...loose.map((entry) => entry.result), ...sent]) deps.onResult?.(result, sentAt(result.commandId));
     } finally {
       // A step decided again (a lost race) starts once none of this attempt's writes is on its way.
       await Promise.allSettled(releases);
