@@ -19,7 +19,7 @@ CACHE=${PROFILES_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/customer-profiles-
 KAFKA_VERSION=4.4.0
 APICURIO_VERSION=3.3.3
 FERRETDB_VERSION=v1.24.2
-FERRETDB_PATCH=-p12 # part of the build cache key: bump it when scripts/stack/ferretdb-*.patch changes
+FERRETDB_PATCH=-p13 # part of the build cache key: bump it when scripts/stack/ferretdb-*.patch changes
 
 KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 SCHEMA_REGISTRY_URL=${SCHEMA_REGISTRY_URL:-http://127.0.0.1:8081/apis/ccompat/v7}
@@ -187,7 +187,8 @@ install_ferretdb() {
   # down to that index and matched from a set; a bulk update no longer holds a pooled connection
   # per statement; an update or delete command runs in one transaction (one commit per bulk
   # instead of per statement, and with _txlock=immediate a version-guarded replace is atomic:
-  # two connections could both win it before); no leak-tracking call stacks outside debug builds.
+  # two connections could both win it before); no leak-tracking call stacks outside debug builds;
+  # filters on other fields pushed down to SQLite; stored documents decoded in one pass.
   patch -s -p1 -d "$work/src" <"$ROOT/scripts/stack/ferretdb-$FERRETDB_VERSION-sqlite.patch" ||
     fail "patching FerretDB $FERRETDB_VERSION with scripts/stack/ferretdb-$FERRETDB_VERSION-sqlite.patch"
   cat >"$work/go.mod" <<EOF
