@@ -41,15 +41,16 @@ ${bars}${marks}${ticks}
 }
 
 /** Throughput per phase as a small standalone SVG: the suite's bar next to its floor's (and the naive one's, where measured). */
-export function throughputChartSvg(phases: { label: string; suite: number; floor: number; naive?: number }[], title: string): string {
+export function throughputChartSvg(phases: { label: string; suite: number; floor: number; documents?: number; naive?: number }[], title: string): string {
   const width = 760;
-  const rowHeight = 64;
+  const rowHeight = 82;
   const margin = { left: 150, right: 120, top: 44, bottom: 34 };
   const height = margin.top + margin.bottom + phases.length * rowHeight;
   const plotWidth = width - margin.left - margin.right;
-  const max = Math.max(1, ...phases.flatMap((phase) => [phase.suite, phase.floor, phase.naive ?? 0]));
+  const max = Math.max(1, ...phases.flatMap((phase) => [phase.suite, phase.floor, phase.documents ?? 0, phase.naive ?? 0]));
   const series = [
     { key: 'floor', label: 'floor', color: '#9aa5b1' },
+    { key: 'documents', label: "floor with the suite's documents", color: '#c3ccd6' },
     { key: 'suite', label: 'suite', color: '#4a7bd0' },
     { key: 'naive', label: 'naive', color: '#d08a4a' },
   ] as const;

@@ -344,7 +344,13 @@ writeFileSync(`${projectRoot}reports/bench-latency-${stamp}.svg`, latencyHistogr
 writeFileSync(
   `${projectRoot}reports/bench-throughput-${stamp}.svg`,
   throughputChartSvg(
-    report.phases.map((phase, index) => ({ label: `${phase.label} (${phase.commands.toLocaleString('en')})`, suite: phase.suite, floor: phase.floor, ...(index === 0 ? { naive: report.commandsPerSecond.naive } : {}) })),
+    report.phases.map((phase, index) => ({
+      label: `${phase.label} (${phase.commands.toLocaleString('en')})`,
+      suite: phase.suite,
+      floor: phase.floor,
+      ...(phase.documentsFloor !== undefined ? { documents: phase.documentsFloor } : {}),
+      ...(index === 0 ? { naive: report.commandsPerSecond.naive } : {}),
+    })),
     `Throughput per phase, ${report.at.slice(0, 10)} (${report.machine.cpus} cores, everything on them)`,
   ),
 );
