@@ -1,8 +1,10 @@
 // The two reference systems the suite is measured against, on the same stack and the same commands.
 import type { Kafka } from 'kafkajs';
 import type { Db, Document } from 'mongodb';
-import { makeProducer, runConsumer, sendInChunks, type RunningConsumer } from '../../shared/kafka.ts';
+import { makeProducer, runConsumer, sendInChunks, type KafkaMessage, type RunningConsumer } from '../../shared/kafka.ts';
+import { maxStep } from '../../workers/profile/prepare.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { Mongo } from '../../shared/mongo/connect.ts';
 
 export type Baseline = {
   stop: () => Promise<void>;
@@ -52,20 +54,26 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
 }
 
 /**
- * The floor with the suite's documents: consume a batch, read and write what the profile worker
- * stores for its commands — no decisions, no events, one statement per kind per batch — and one
- * batched produce. An update (a command naming a customer): its profile read, replaced under the
- * version read, and a result inserted; a creation: a reservation, an email claim, a profile (a copy
- * of `template.profile`) and a result inserted. Code that stores a command's outcome with these
- * documents cannot be faster on this stack; the updates find their profiles in `db` (copied there
- * first).
+ * The floor with the suite's documents: consume a batch and, in steps of at most `maxStep`
+ * commands as the profile worker takes one, read and write what the profile worker stores for
+ * them — no decisions, no events, one statement per kind — then one batched produce. A command
+ * naming a customer: its profile read and replaced under the version read (once per step however
+ * many commands name it, as the profile worker writes it), an account claim for an
+ * AddCustomerAccount, and a result; a creation: a reservation, an email claim if it has an email,
+ * a profile (a copy of `template.profile`) and a result. Code that stores a command's outcome with
+ * these documents cannot be faster on this stack; the commands naming a customer find their
+ * profiles in `mongo` (copied there first).
  */
-export async function startDocumentsFloor(options: { kafka: Kafka; db: Db; input: string; output: string; groupId: string; logger: Logger; partitions: number; template: { profile: Document; result: Document } }): Promise<Baseline> {
+export async function startDocumentsFloor(options: { kafka: Kafka; mongo: Mongo; input: string; output: string; groupId: string; logger: Logger; partitions: number; template: { profile: Document; result: Document } }): Promise<Baseline> {
   const producer = makeProducer(options.kafka);
   await producer.connect();
-  const profiles = options.db.collection<Document & { _id: string; version: number }>('profiles');
-  const commands = options.db.collection<Document & { _id: string }>('commands');
-  const claims = options.db.collection<Document & { _id: string }>('emailClaims');
+  const { db, writes } = options.mongo;
+  const profiles = db.collection<Document & { _id: string; version: number }>('profiles');
+  const commands = db.collection<Document & { _id: string }>('commands');
+  const claims = db.collection<Document & { _id: string }>('emailClaims');
+  const accountClaims = db.collection<Document & { _id: string }>('accountClaims');
+  // The partitions' writes take turns, as the suite's do (the local server refuses concurrent write transactions: shared/mongo/compat.ts).
+  const { turn } = writes;
   let startedAt: number | null = null;
   const consumer: RunningConsumer = await runConsumer({
     kafka: options.kafka,
@@ -77,28 +85,39 @@ export async function startDocumentsFloor(options: { kafka: Kafka; db: Db; input
     partitionsConsumedConcurrently: options.partitions,
     handleBatch: async (batch) => {
       startedAt ??= performance.now();
-      const at = new Date();
-      const parsed = batch.messages.map((message) => JSON.parse(message.value?.toString() ?? '{}') as { commandId: string; customerNumber?: string; payload: { email?: string } });
-      const updated = parsed.flatMap((command) => (command.customerNumber ? [command.customerNumber] : []));
-      const created = parsed.filter((command) => !command.customerNumber);
-      if (updated.length > 0) {
-        const found = await profiles.find({ _id: { $in: updated } }).toArray();
-        if (found.length > 0) {
-          await profiles.bulkWrite(
-            found.map((doc) => ({ replaceOne: { filter: { _id: doc._id, version: doc.version }, replacement: { ...doc, version: doc.version + 1, changedAt: at.toISOString() } } })),
-            { ordered: false },
-          );
-        }
-      }
-      if (created.length > 0) {
-        await commands.insertMany(created.map((command) => ({ _id: `n:${command.commandId}`, customerNumber: command.commandId, at })));
-        await claims.insertMany(created.map((command) => ({ _id: `1:${command.payload.email ?? command.commandId}`, customerNumber: command.commandId, at })));
-        await profiles.insertMany(created.map((command) => ({ ...options.template.profile, _id: command.commandId, customerNumber: command.commandId, version: 1 })));
-      }
-      await sendInChunks(producer, [{ topic: options.output, messages: batch.messages.map((message) => ({ key: message.key, value: message.value })) }]);
-      await commands.insertMany(parsed.map((command) => ({ ...options.template.result, _id: command.commandId, at })));
+      // In steps of at most maxStep commands, as the profile worker takes a batch.
+      for (let start = 0; start < batch.messages.length; start += maxStep) await step(batch.messages.slice(start, start + maxStep));
     },
   });
+
+  async function step(messages: KafkaMessage[]): Promise<void> {
+    const at = new Date();
+    const parsed = messages.map((message) => JSON.parse(message.value?.toString() ?? '{}') as { commandId: string; type: string; customerNumber?: string; payload: { email?: string } });
+    const updated = [...new Set(parsed.flatMap((command) => (command.customerNumber ? [command.customerNumber] : [])))];
+    const created = parsed.filter((command) => !command.customerNumber);
+    const withEmail = created.filter((command) => command.payload.email !== undefined);
+    const accounts = parsed.filter((command) => command.type === 'AddCustomerAccount');
+    if (updated.length > 0) {
+      const found = await profiles.find({ _id: { $in: updated } }).toArray();
+      if (found.length > 0) {
+        await turn(() =>
+          profiles.bulkWrite(
+            found.map((doc) => ({ replaceOne: { filter: { _id: doc._id, version: doc.version }, replacement: { ...doc, version: doc.version + 1, changedAt: at.toISOString() } } })),
+            { ordered: false },
+          ),
+        );
+      }
+    }
+    if (created.length > 0) {
+      await turn(() => commands.insertMany(created.map((command) => ({ _id: `n:${command.commandId}`, customerNumber: command.commandId, at }))));
+      if (withEmail.length > 0) await turn(() => claims.insertMany(withEmail.map((command) => ({ _id: `1:${command.payload.email!}`, customerNumber: command.commandId, at }))));
+      await turn(() => profiles.insertMany(created.map((command) => ({ ...options.template.profile, _id: command.commandId, customerNumber: command.commandId, version: 1 }))));
+    }
+    if (accounts.length > 0) await turn(() => accountClaims.insertMany(accounts.map((command) => ({ _id: `1:${command.commandId}`, customerNumber: command.customerNumber, at }))));
+    await sendInChunks(producer, [{ topic: options.output, messages: messages.map((message) => ({ key: message.key, value: message.value })) }]);
+    await turn(() => commands.insertMany(parsed.map((command) => ({ ...options.template.result, _id: command.commandId, at }))));
+  }
+
   return {
     stop: async () => {
       await consumer.stop();

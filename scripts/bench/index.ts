@@ -117,6 +117,19 @@ await progress('seeding customers', () => customers.length >= customerCount, () 
 await seedObserver.stop();
 await seedWorker.stop();
 
+// The floor with the suite's documents writes copies of the suite's own: a profile as created, a
+// result; and the commands naming a customer find copies of the suite's profiles.
+const template = { profile: await suiteMongo.db.collection('profiles').findOne({ version: 1 }), result: await suiteMongo.db.collection('commands').findOne({ result: { $exists: true } }) };
+if (!template.profile || !template.result) throw new Error('no profile or result of the seeding to copy');
+const templates = () => ({ profile: template.profile!, result: template.result! });
+async function copyProfiles(customerNumbers: string[]): Promise<void> {
+  const profiles = suiteMongo.db.collection<{ _id: string }>('profiles');
+  for (let start = 0; start < customerNumbers.length; start += 1_000) {
+    const docs = await profiles.find({ _id: { $in: customerNumbers.slice(start, start + 1_000) } }).toArray();
+    if (docs.length > 0) await documentsMongo.db.collection<{ _id: string }>('profiles').insertMany(docs);
+  }
+}
+
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 // ---------------------------------------------------------------- phases: the floor, then the suite
@@ -165,7 +178,7 @@ async function runPhase(
     await options.documents.prepare?.();
     const documentsCpu = cpuMeter();
     const documentsOut = await observe({ kafka, logger, groupId: `${phaseConfig.env}-documents-reader`, topics: [documentsTopic] });
-    const documentsFloor = await startDocumentsFloor({ kafka, db: documentsMongo.db, input: phaseNames.commands, output: documentsTopic, groupId: `${phaseConfig.env}-documents`, logger, partitions, template: options.documents.template() });
+    const documentsFloor = await startDocumentsFloor({ kafka, mongo: documentsMongo, input: phaseNames.commands, output: documentsTopic, groupId: `${phaseConfig.env}-documents`, logger, partitions, template: options.documents.template() });
     const documentsCount = () => documentsOut.counts.get(documentsTopic) ?? 0;
     await progress(`${label}, floor with the suite's documents`, () => documentsCount() >= commands.length, () => `${documentsCount()}/${commands.length}`, 1_800_000);
     await documentsFloor.stop();
@@ -220,7 +233,7 @@ async function runPhase(
 }
 
 // The production-like mix; its suite keeps running for the latency phase.
-const mixed = await runPhase('mixed', config, workload({ count: commandCount, customers, runId }), { keepRunning: true });
+const mixed = await runPhase('mixed', config, workload({ count: commandCount, customers, runId }), { keepRunning: true, documents: { template: templates, prepare: () => copyProfiles(customers) } });
 const suiteWorker = mixed.worker;
 const suiteRate = mixed.suite;
 const floorRate = mixed.floor;
@@ -268,10 +281,6 @@ const sortedLatencies = [...latencies].sort((a, b) => a - b);
 // ---------------------------------------------------------------- creations, then one update per created customer
 const phaseConfig = (name: string) => loadConfig({ ...process.env, PROFILES_ENV: `${runId}-${name}`, BOARD_DISABLED: 'true', LOG_LEVEL: 'error' });
 const created: string[] = [];
-// The floor with the suite's documents writes copies of the suite's own: a profile as created, a result.
-const template = { profile: await suiteMongo.db.collection('profiles').findOne({ version: 1 }), result: await suiteMongo.db.collection('commands').findOne({ result: { $exists: true } }) };
-if (!template.profile || !template.result) throw new Error('no profile or result of the mixed phase to copy');
-const templates = () => ({ profile: template.profile!, result: template.result! });
 const creationPhase = await runPhase('creations', phaseConfig('create'), creations({ count: phaseCount, runId: `${runId}-create` }), {
   onResult: (value) => {
     if (value.commandType === 'CreateProfile' && value.status === 'ACCEPTED' && value.customerNumber) created.push(value.customerNumber);
@@ -279,17 +288,7 @@ const creationPhase = await runPhase('creations', phaseConfig('create'), creatio
   documents: { template: templates },
 });
 const updatePhase = await runPhase('updates', phaseConfig('update'), updates({ customers: created, runId: `${runId}-update` }), {
-  // The floor with the suite's documents updates copies of the profiles the suite created.
-  documents: {
-    template: templates,
-    prepare: async () => {
-      const profiles = suiteMongo.db.collection<{ _id: string }>('profiles');
-      for (let start = 0; start < created.length; start += 1_000) {
-        const docs = await profiles.find({ _id: { $in: created.slice(start, start + 1_000) } }).toArray();
-        await documentsMongo.db.collection<{ _id: string }>('profiles').insertMany(docs);
-      }
-    },
-  },
+  documents: { template: templates, prepare: () => copyProfiles(created) },
 });
 
 // ---------------------------------------------------------------- (c) naive
