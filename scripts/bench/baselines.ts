@@ -1,7 +1,7 @@
-// The two reference systems the suite is measured against, on the same stack and the same commands.
+// The reference systems the suite is measured against, on the same stack and the same commands.
 import type { Kafka } from 'kafkajs';
 import type { Db, Document } from 'mongodb';
-import { makeProducer, runConsumer, sendInChunks, type KafkaMessage, type RunningConsumer } from '../../shared/kafka.ts';
+import { makeProducer, runConsumer, sendInChunks, type Batch, type KafkaMessage, type RunningConsumer } from '../../shared/kafka.ts';
 import { maxStep } from '../../workers/profile/prepare.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Mongo } from '../../shared/mongo/connect.ts';
@@ -12,14 +12,12 @@ export type Baseline = {
   startedAt: () => number | null;
 };
 
-/**
- * The floor: what the stack itself costs with no domain logic — consume a batch, one bulk write,
- * one batched produce, commit. The suite cannot be faster than this.
- */
-export async function startFloor(options: { kafka: Kafka; db: Db; input: string; output: string; groupId: string; logger: Logger }): Promise<Baseline> {
+type BatchBaseline = { kafka: Kafka; input: string; output: string; groupId: string; logger: Logger; partitions?: number };
+
+/** A baseline that consumes batches (committing as the suite's workers do); `send` passes commands on to `output`. */
+async function startBatchBaseline(options: BatchBaseline, handle: (batch: Batch, send: (messages: KafkaMessage[]) => Promise<void>) => Promise<void>): Promise<Baseline> {
   const producer = makeProducer(options.kafka);
   await producer.connect();
-  const collection = options.db.collection<{ _id: string; key: string | null; value: string | null }>('floor');
   let startedAt: number | null = null;
   const consumer: RunningConsumer = await runConsumer({
     kafka: options.kafka,
@@ -29,19 +27,10 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
     fromBeginning: true,
     // As the suite's workers commit by default (KAFKA_COMMIT_INTERVAL_MS).
     commitIntervalMs: 1_000,
+    ...(options.partitions !== undefined ? { partitionsConsumedConcurrently: options.partitions } : {}),
     handleBatch: async (batch) => {
       startedAt ??= performance.now();
-      await collection.bulkWrite(
-        batch.messages.map((message) => ({
-          replaceOne: {
-            filter: { _id: `${batch.partition}-${message.offset}` },
-            replacement: { _id: `${batch.partition}-${message.offset}`, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null },
-            upsert: true,
-          },
-        })),
-        { ordered: false },
-      );
-      await sendInChunks(producer, [{ topic: options.output, messages: batch.messages.map((message) => ({ key: message.key, value: message.value })) }]);
+      await handle(batch, (messages) => sendInChunks(producer, [{ topic: options.output, messages: messages.map((message) => ({ key: message.key, value: message.value })) }]));
     },
   });
   return {
@@ -51,6 +40,27 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
     },
     startedAt: () => startedAt,
   };
+}
+
+/**
+ * The floor: what the stack itself costs with no domain logic — consume a batch, one bulk write,
+ * one batched produce, commit. The suite cannot be faster than this.
+ */
+export async function startFloor(options: BatchBaseline & { db: Db }): Promise<Baseline> {
+  const collection = options.db.collection<{ _id: string; key: string | null; value: string | null }>('floor');
+  return startBatchBaseline(options, async (batch, send) => {
+    await collection.bulkWrite(
+      batch.messages.map((message) => ({
+        replaceOne: {
+          filter: { _id: `${batch.partition}-${message.offset}` },
+          replacement: { _id: `${batch.partition}-${message.offset}`, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null },
+          upsert: true,
+        },
+      })),
+      { ordered: false },
+    );
+    await send(batch.messages);
+  });
 }
 
 /**
@@ -64,9 +74,7 @@ export async function startFloor(options: { kafka: Kafka; db: Db; input: string;
  * these documents cannot be faster on this stack; the commands naming a customer find their
  * profiles in `mongo` (copied there first).
  */
-export async function startDocumentsFloor(options: { kafka: Kafka; mongo: Mongo; input: string; output: string; groupId: string; logger: Logger; partitions: number; template: { profile: Document; result: Document } }): Promise<Baseline> {
-  const producer = makeProducer(options.kafka);
-  await producer.connect();
+export async function startDocumentsFloor(options: BatchBaseline & { mongo: Mongo; partitions: number; template: { profile: Document; result: Document } }): Promise<Baseline> {
   const { db, writes } = options.mongo;
   const profiles = db.collection<Document & { _id: string; version: number }>('profiles');
   const commands = db.collection<Document & { _id: string }>('commands');
@@ -74,23 +82,8 @@ export async function startDocumentsFloor(options: { kafka: Kafka; mongo: Mongo;
   const accountClaims = db.collection<Document & { _id: string }>('accountClaims');
   // The partitions' writes take turns, as the suite's do (the local server refuses concurrent write transactions: shared/mongo/compat.ts).
   const { turn } = writes;
-  let startedAt: number | null = null;
-  const consumer: RunningConsumer = await runConsumer({
-    kafka: options.kafka,
-    groupId: options.groupId,
-    topics: [options.input],
-    logger: options.logger,
-    fromBeginning: true,
-    commitIntervalMs: 1_000,
-    partitionsConsumedConcurrently: options.partitions,
-    handleBatch: async (batch) => {
-      startedAt ??= performance.now();
-      // In steps of at most maxStep commands, as the profile worker takes a batch.
-      for (let start = 0; start < batch.messages.length; start += maxStep) await step(batch.messages.slice(start, start + maxStep));
-    },
-  });
 
-  async function step(messages: KafkaMessage[]): Promise<void> {
+  async function step(messages: KafkaMessage[], send: (messages: KafkaMessage[]) => Promise<void>): Promise<void> {
     const at = new Date();
     const parsed = messages.map((message) => JSON.parse(message.value?.toString() ?? '{}') as { commandId: string; type: string; customerNumber?: string; payload: { email?: string } });
     const updated = [...new Set(parsed.flatMap((command) => (command.customerNumber ? [command.customerNumber] : [])))];
@@ -114,17 +107,14 @@ export async function startDocumentsFloor(options: { kafka: Kafka; mongo: Mongo;
       await turn(() => profiles.insertMany(created.map((command) => ({ ...options.template.profile, _id: command.commandId, customerNumber: command.commandId, version: 1 }))));
     }
     if (accounts.length > 0) await turn(() => accountClaims.insertMany(accounts.map((command) => ({ _id: `1:${command.commandId}`, customerNumber: command.customerNumber, at }))));
-    await sendInChunks(producer, [{ topic: options.output, messages: messages.map((message) => ({ key: message.key, value: message.value })) }]);
+    await send(messages);
     await turn(() => commands.insertMany(parsed.map((command) => ({ ...options.template.result, _id: command.commandId, at }))));
   }
 
-  return {
-    stop: async () => {
-      await consumer.stop();
-      await producer.disconnect();
-    },
-    startedAt: () => startedAt,
-  };
+  return startBatchBaseline(options, async (batch, send) => {
+    // In steps of at most maxStep commands, as the profile worker takes a batch.
+    for (let start = 0; start < batch.messages.length; start += maxStep) await step(batch.messages.slice(start, start + maxStep), send);
+  });
 }
 
 /** The naive implementation: one message at a time, one findOneAndUpdate and one send each. */
