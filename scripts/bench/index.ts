@@ -1,13 +1,13 @@
 // `npm run bench`: the suite against its floor and a naive implementation, on the local stack, in
-// one run: a mixed phase, then creations, then updates, each against its floor; after the mix,
-// command→event latency at a fixed rate. Progress on stderr; a JSON report, a latency histogram and
+// one run: a mixed phase, then creations, then updates, each against its floor and against the
+// floor with the suite's documents (see baselines.ts), with the MongoDB statements and documents
+// the suite spends per command; after the mix, command→event latency at a fixed rate. Progress on stderr; a JSON report, a latency histogram and
 // a throughput chart in reports/; the last line of stdout is one JSON object with the figures.
 //
 //   npm run bench -- [--commands 50000] [--naive-commands 5000] [--customers 2000] [--rate 1000] [--seconds 15] [--phase-commands 20000]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Document } from 'mongodb';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { ensureTopics, makeKafka, makeProducer } from '../../shared/kafka.ts';
 import { makeLogger } from '../../shared/logger.ts';
@@ -17,7 +17,7 @@ import { startProfileWorker } from '../../workers/profile/index.ts';
 import type { StepTracing } from '../../shared/tracing.ts';
 import { projectRoot, useLocalStackWhenUnconfigured } from '../stackEnv.ts';
 import { startDocumentsFloor, startFloor, startNaive } from './baselines.ts';
-import { cpuMeter, perUnit, type CpuMs } from './cpu.ts';
+import { cpuMeter, perUnit } from './cpu.ts';
 import { latencyHistogramSvg, throughputChartSvg } from './histogram.ts';
 import { observe, percentile, progress } from './observe.ts';
 import { statementCounter, totalOf } from './statements.ts';
@@ -119,9 +119,10 @@ await seedWorker.stop();
 
 // The floor with the suite's documents writes copies of the suite's own: a profile as created, a
 // result; and the commands naming a customer find copies of the suite's profiles.
-const template = { profile: await suiteMongo.db.collection('profiles').findOne({ version: 1 }), result: await suiteMongo.db.collection('commands').findOne({ result: { $exists: true } }) };
-if (!template.profile || !template.result) throw new Error('no profile or result of the seeding to copy');
-const templates = () => ({ profile: template.profile!, result: template.result! });
+const documentsMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_documents` });
+const [templateProfile, templateResult] = await Promise.all([suiteMongo.db.collection('profiles').findOne({ version: 1 }), suiteMongo.db.collection('commands').findOne({ result: { $exists: true } })]);
+if (!templateProfile || !templateResult) throw new Error('no profile or result of the seeding to copy');
+const template = { profile: templateProfile, result: templateResult };
 async function copyProfiles(customerNumbers: string[]): Promise<void> {
   const profiles = suiteMongo.db.collection<{ _id: string }>('profiles');
   for (let start = 0; start < customerNumbers.length; start += 1_000) {
@@ -134,20 +135,19 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
 
 // ---------------------------------------------------------------- phases: the floor, then the suite
 const floorMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_floor` });
-const documentsMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_documents` });
-type DocumentsFloor = { template: () => { profile: Document; result: Document }; prepare?: () => Promise<void> };
 const createdTopics: string[] = [];
 type ResultValue = { commandId: string; status: string; version: number | null; message: string | null; commandType: string; customerNumber: string | null };
 
 /**
  * One phase: its commands produced once to a commands topic of their own, consumed by (b) the
- * floor and then (a) the suite (the profile worker, until every result and event is seen).
+ * floor, then (d) the floor with the suite's documents, then (a) the suite (the profile worker,
+ * until every result and event is seen).
  */
 async function runPhase(
   label: string,
   phaseConfig: Config,
   commands: BenchCommand[],
-  options: { onResult?: (value: ResultValue) => void; keepRunning?: boolean; /** Also read by the floor with the suite's documents (see baselines.ts). */ documents?: DocumentsFloor } = {},
+  options: { onResult?: (value: ResultValue) => void; keepRunning?: boolean; /** The profiles the commands name, copied for the floor with the suite's documents. */ customers?: string[] } = {},
 ) {
   const phaseNames = topics(phaseConfig.env);
   const floorTopic = `${phaseConfig.env}-floor-out`;
@@ -157,9 +157,9 @@ async function runPhase(
     { topic: phaseNames.results, numPartitions: partitions },
     { topic: phaseNames.customerChanged(benchOrganisation), numPartitions: config.kafka.eventPartitions },
     { topic: floorTopic, numPartitions: partitions },
-    ...(options.documents ? [{ topic: documentsTopic, numPartitions: partitions }] : []),
+    { topic: documentsTopic, numPartitions: partitions },
   ]);
-  createdTopics.push(phaseNames.commands, phaseNames.results, phaseNames.dlq, phaseNames.expirations, phaseNames.customerChanged(benchOrganisation), floorTopic, ...(options.documents ? [documentsTopic] : []));
+  createdTopics.push(phaseNames.commands, phaseNames.results, phaseNames.dlq, phaseNames.expirations, phaseNames.customerChanged(benchOrganisation), floorTopic, documentsTopic);
   log(`${label}: producing ${commands.length} commands to ${phaseNames.commands}`);
   await produceAll(phaseNames.commands, commands);
 
@@ -173,18 +173,15 @@ async function runPhase(
   const floorStartedAt = floor.startedAt();
   const floorCpuMs = floorCpu();
 
-  let documents: { rate: number; cpuMsPerCommand: CpuMs } | null = null;
-  if (options.documents) {
-    await options.documents.prepare?.();
-    const documentsCpu = cpuMeter();
-    const documentsOut = await observe({ kafka, logger, groupId: `${phaseConfig.env}-documents-reader`, topics: [documentsTopic] });
-    const documentsFloor = await startDocumentsFloor({ kafka, mongo: documentsMongo, input: phaseNames.commands, output: documentsTopic, groupId: `${phaseConfig.env}-documents`, logger, partitions, template: options.documents.template() });
-    const documentsCount = () => documentsOut.counts.get(documentsTopic) ?? 0;
-    await progress(`${label}, floor with the suite's documents`, () => documentsCount() >= commands.length, () => `${documentsCount()}/${commands.length}`, 1_800_000);
-    await documentsFloor.stop();
-    await documentsOut.stop();
-    documents = { rate: rateOf(commands.length, documentsFloor.startedAt(), documentsOut), cpuMsPerCommand: perUnit(documentsCpu(), commands.length) };
-  }
+  await copyProfiles(options.customers ?? []);
+  const documentsCpu = cpuMeter();
+  const documentsOut = await observe({ kafka, logger, groupId: `${phaseConfig.env}-documents-reader`, topics: [documentsTopic] });
+  const documentsFloor = await startDocumentsFloor({ kafka, mongo: documentsMongo, input: phaseNames.commands, output: documentsTopic, groupId: `${phaseConfig.env}-documents`, logger, partitions, template });
+  const documentsCount = () => documentsOut.counts.get(documentsTopic) ?? 0;
+  await progress(`${label}, floor with the suite's documents`, () => documentsCount() >= commands.length, () => `${documentsCount()}/${commands.length}`, 1_800_000);
+  await documentsFloor.stop();
+  await documentsOut.stop();
+  const documentsCpuMs = documentsCpu();
 
   // By commandId: a produce the bench's producer retried can write some commands twice (a request
   // to several partitions that failed on one), and a command seen twice is answered twice.
@@ -217,23 +214,24 @@ async function runPhase(
   if (!options.keepRunning) await worker.stop();
   const suiteRate = rateOf(commands.length, first.startedAt(), suiteOut);
   const floorRate = rateOf(commands.length, floorStartedAt, floorOut);
+  const documentsRate = rateOf(commands.length, documentsFloor.startedAt(), documentsOut);
   const ratio = (rate: number) => `${Math.round(rate)}/s (${(rate / floorRate).toFixed(2)} × floor)`;
-  log(`${label}: floor ${Math.round(floorRate)}/s, suite ${ratio(suiteRate)}${documents ? `, floor with the suite's documents ${ratio(documents.rate)}` : ''}`);
+  log(`${label}: floor ${Math.round(floorRate)}/s, suite ${ratio(suiteRate)}, floor with the suite's documents ${ratio(documentsRate)}`);
   return {
     label,
     commands: commands.length,
     suite: suiteRate,
     floor: floorRate,
     rejected: commands.length - changed.size,
-    cpuMsPerCommand: { suite: perUnit(suiteCpuMs, commands.length), floor: perUnit(floorCpuMs, commands.length), ...(documents ? { documents: documents.cpuMsPerCommand } : {}) },
-    documents: documents?.rate ?? null,
+    cpuMsPerCommand: { suite: perUnit(suiteCpuMs, commands.length), floor: perUnit(floorCpuMs, commands.length), documents: perUnit(documentsCpuMs, commands.length) },
+    documents: documentsRate,
     mongoPerCommand,
     worker,
   };
 }
 
 // The production-like mix; its suite keeps running for the latency phase.
-const mixed = await runPhase('mixed', config, workload({ count: commandCount, customers, runId }), { keepRunning: true, documents: { template: templates, prepare: () => copyProfiles(customers) } });
+const mixed = await runPhase('mixed', config, workload({ count: commandCount, customers, runId }), { keepRunning: true, customers });
 const suiteWorker = mixed.worker;
 const suiteRate = mixed.suite;
 const floorRate = mixed.floor;
@@ -285,11 +283,8 @@ const creationPhase = await runPhase('creations', phaseConfig('create'), creatio
   onResult: (value) => {
     if (value.commandType === 'CreateProfile' && value.status === 'ACCEPTED' && value.customerNumber) created.push(value.customerNumber);
   },
-  documents: { template: templates },
 });
-const updatePhase = await runPhase('updates', phaseConfig('update'), updates({ customers: created, runId: `${runId}-update` }), {
-  documents: { template: templates, prepare: () => copyProfiles(created) },
-});
+const updatePhase = await runPhase('updates', phaseConfig('update'), updates({ customers: created, runId: `${runId}-update` }), { customers: created });
 
 // ---------------------------------------------------------------- (c) naive
 const naiveMongo = await connectMongo(config.mongoUri, { dbName: `${runId}_naive` });
@@ -321,7 +316,8 @@ const report = {
     floor: round(floor),
     suiteToFloor: round(suite / floor, 2),
     // At most this fast against the floor: the floor with the suite's documents (no decisions, no events).
-    ...(documents !== null ? { documentsFloor: round(documents), documentsFloorToFloor: round(documents / floor, 2) } : {}),
+    documentsFloor: round(documents),
+    documentsFloorToFloor: round(documents / floor, 2),
     cpuMsPerCommand,
     mongoPerCommand,
   })),
@@ -347,7 +343,7 @@ writeFileSync(
       label: `${phase.label} (${phase.commands.toLocaleString('en')})`,
       suite: phase.suite,
       floor: phase.floor,
-      ...(phase.documentsFloor !== undefined ? { documents: phase.documentsFloor } : {}),
+      documents: phase.documentsFloor,
       ...(index === 0 ? { naive: report.commandsPerSecond.naive } : {}),
     })),
     `Throughput per phase, ${report.at.slice(0, 10)} (${report.machine.cpus} cores, everything on them)`,

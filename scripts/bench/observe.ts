@@ -1,11 +1,10 @@
-// A reader that counts what a system under test produced, with when it saw the first and last.
+// A reader that counts what a system under test produced, with when it saw the last.
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '../../shared/logger.ts';
 import { runConsumer, type KafkaMessage, type RunningConsumer } from '../../shared/kafka.ts';
 
 export type Observer = {
   counts: Map<string, number>;
-  firstAt: number | null;
   lastAt: number | null;
   stop: () => Promise<void>;
 };
@@ -18,7 +17,7 @@ export async function observe(options: {
   /** Called for every message seen, with the time it was seen. */
   onMessage?: (topic: string, message: KafkaMessage, seenAt: number) => void | Promise<void>;
 }): Promise<Observer> {
-  const observer: Observer = { counts: new Map(), firstAt: null, lastAt: null, stop: async () => undefined };
+  const observer: Observer = { counts: new Map(), lastAt: null, stop: async () => undefined };
   let consumer: RunningConsumer | undefined;
   consumer = await runConsumer({
     kafka: options.kafka,
@@ -31,7 +30,6 @@ export async function observe(options: {
     commitIntervalMs: 1_000,
     handleBatch: async (batch) => {
       const seenAt = performance.now();
-      observer.firstAt ??= seenAt;
       observer.lastAt = seenAt;
       observer.counts.set(batch.topic, (observer.counts.get(batch.topic) ?? 0) + batch.messages.length);
       if (options.onMessage) for (const message of batch.messages) await options.onMessage(batch.topic, message, seenAt);
