@@ -96,11 +96,14 @@ export function makeCommandHandler(deps: HandlerDeps) {
     const checkedIds = new Set<string>();
     const checkedResults = new Map<string, CommandResult>();
     const checked: CheckedResults = { ids: checkedIds, results: checkedResults };
+    /** Tells `onResult` of the answers a relay sent: the loose ones, and those of the entries. */
+    const answered = (results: LooseResult[], sent: CommandResult[]) => {
+      for (const result of [...results.map((entry) => entry.result), ...sent]) deps.onResult?.(result, sentAt(result.commandId));
+    };
     /** Sends what is owed so far (before a merge, which must see and order after it). */
     const publishSoFar = async () => {
       const results = loose.splice(0);
-      const sent = await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed.splice(0)), results, stored: checked, order }));
-      for (const result of [...results.map((entry) => entry.result), ...sent]) deps.onResult?.(result, sentAt(result.commandId));
+      answered(results, await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed.splice(0)), results, stored: checked, order })));
     };
 
     try {
@@ -130,7 +133,7 @@ export function makeCommandHandler(deps: HandlerDeps) {
       const sent = await span.phase('profile.relay', () => relay.publish({ profiles: latestOf(relayed), results: loose, dlq: prepared.dlq.map((entry) => entry.record), stored: checked, order }));
       await deps.hooks?.afterPublish?.();
       await Promise.all(releases);
-      for (const result of [...loose.map((entry) => entry.result), ...sent]) deps.onResult?.(result, sentAt(result.commandId));
+      answered(loose, sent);
     } finally {
       // A step decided again (a lost race) starts once none of this attempt's writes is on its way.
       await Promise.allSettled(releases);
